@@ -1,0 +1,122 @@
+# xensim build.  `make` builds build/xensim and build/guests/*.elf.
+# Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (ASan+UBSan build).
+CC      ?= gcc
+BUILD   ?= build
+PYTHON  ?= /usr/bin/python3
+
+ifeq ($(SAN),1)
+BUILD   := build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+
+WARN     := -Wall -Wextra -Werror -D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__
+CFLAGS   ?= -O2 -g
+EMU_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -Iemulator \
+              $(shell pkg-config --cflags capstone 2>/dev/null) -MMD -MP
+EMU_LIBS   := $(shell pkg-config --libs capstone 2>/dev/null || echo -lcapstone)
+
+# Guests are freestanding kernels: no red zone (interrupts share the stack), no
+# FP/SSE state (the simulator does not switch it), position independent so each
+# domain can live at its own direct-map base.
+GUEST_CFLAGS := -std=c11 $(WARN) -O2 -g -ffreestanding -fno-builtin -nostdlib \
+                -fno-stack-protector -fPIE -mno-red-zone -mgeneral-regs-only \
+                -fno-asynchronous-unwind-tables -fcf-protection=none \
+                -Iguestlib/include -Iinclude -include guestlib/include/guest/visibility.h $(GUEST_BUGS:%=-DGUEST_BUG_%) -MMD -MP
+GUEST_LDFLAGS := -nostdlib -static-pie -Wl,--no-dynamic-linker -Wl,-z,norelro \
+                 -Wl,-z,noexecstack -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,$(BUILD)/guestlib/link.ld
+
+EMU_C    := $(sort $(wildcard emulator/*.c))
+EMU_S    := $(sort $(wildcard emulator/*.S))
+EMU_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(filter-out emulator/main.c,$(EMU_C))) \
+            $(patsubst %.S,$(BUILD)/%.o,$(EMU_S))
+GL_C     := $(sort $(wildcard guestlib/kernel/*.c))
+GL_S     := $(sort $(wildcard guestlib/arch/x86/*.S))
+GL_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(GL_C)) $(patsubst %.S,$(BUILD)/%.o,$(GL_S))
+APPS     := $(notdir $(wildcard guestlib/apps/*))
+GUESTS   := $(APPS:%=$(BUILD)/guests/%.elf)
+UNIT_C   := $(sort $(wildcard tests/unit/*.c))
+
+all: $(BUILD)/xensim $(GUESTS)
+
+$(BUILD)/libxensim.a: $(EMU_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/xensim: $(BUILD)/emulator/main.o $(BUILD)/libxensim.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
+
+$(BUILD)/emulator/%.o: emulator/%.c
+	@mkdir -p $(@D)
+	$(CC) $(EMU_CFLAGS) -c -o $@ $<
+
+$(BUILD)/emulator/%.o: emulator/%.S
+	@mkdir -p $(@D)
+	$(CC) $(EMU_CFLAGS) -c -o $@ $<
+
+$(BUILD)/guestlib/%.o: guestlib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/guestlib/%.o: guestlib/%.S
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/guestlib/link.ld: guestlib/link.lds.in include/xensim/abi.h
+	@mkdir -p $(@D)
+	$(CC) -E -P -x c -Iinclude -D__ASSEMBLY__ $< | grep -v '^#' > $@
+
+$(BUILD)/guestlib/libguest.a: $(GL_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+app_objs = $(patsubst guestlib/%.c,$(BUILD)/guestlib/%.o,$(wildcard guestlib/apps/$(1)/*.c))
+.SECONDEXPANSION:
+$(BUILD)/guests/%.elf: $$(call app_objs,$$*) \
+                       $(BUILD)/guestlib/libguest.a $(BUILD)/guestlib/link.ld
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ \
+	    $(filter %.o,$^) -Wl,--whole-archive $(BUILD)/guestlib/libguest.a -Wl,--no-whole-archive
+
+# ---- tests ----------------------------------------------------------------
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(EMU_CFLAGS) $(shell pkg-config --cflags check 2>/dev/null) -c -o $@ $<
+
+$(BUILD)/unit-tests: $(UNIT_C:%.c=$(BUILD)/%.o) $(BUILD)/libxensim.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS) $(CHECK_LIBS)
+
+unit: $(BUILD)/unit-tests all
+	XENSIM_GUEST_DIR=$(BUILD)/guests CK_FORK=yes $(BUILD)/unit-tests
+
+integration: all
+	XENSIM=$(BUILD)/xensim XENSIM_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/integration
+
+deps:
+	@bash ci/install-deps
+
+check: deps
+	$(MAKE) all unit
+	$(MAKE) integration
+	$(MAKE) SAN=1 all unit
+	$(MAKE) SAN=1 integration
+	bash ci/check-format
+	@echo "make check: all suites passed"
+
+demo: deps all
+	bash ci/demo $(BUILD)
+
+bench: all
+	bash ci/bench $(BUILD)
+
+coverage: deps
+	bash ci/coverage
+
+clean:
+	rm -rf build build-asan build-cov
+
+.PHONY: all unit integration deps check demo bench coverage clean
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.SECONDARY:

@@ -1,0 +1,15 @@
+build/guestlib/apps/basic/main.o: guestlib/apps/basic/main.c \
+ guestlib/include/guest/visibility.h guestlib/include/guest/kernel.h \
+ guestlib/include/guest/xen.h guestlib/include/guest/types.h \
+ guestlib/include/guest/hypercall.h guestlib/include/guest/mm.h \
+ guestlib/include/guest/irq.h guestlib/include/guest/time.h \
+ guestlib/include/guest/printk.h
+guestlib/include/guest/visibility.h:
+guestlib/include/guest/kernel.h:
+guestlib/include/guest/xen.h:
+guestlib/include/guest/types.h:
+guestlib/include/guest/hypercall.h:
+guestlib/include/guest/mm.h:
+guestlib/include/guest/irq.h:
+guestlib/include/guest/time.h:
+guestlib/include/guest/printk.h:

@@ -1,0 +1,54 @@
+/* Time from Xen: pvclock in vcpu_info (odd/even version protocol) and the
+ * wall clock in shared_info. */
+#include <guest/kernel.h>
+#include <guest/arch.h>
+#include <guest/time.h>
+
+static uint64_t pvclock_scale(uint64_t delta, uint32_t mul, int8_t shift)
+{
+    if (shift < 0)
+        delta >>= -shift;
+    else
+        delta <<= shift;
+    return (uint64_t)(((unsigned __int128)delta * mul) >> 32);
+}
+
+uint64_t time_monotonic_ns(void)
+{
+    if (!boot.shared_info)
+        return 0;
+    volatile struct vcpu_time_info *t = &boot.shared_info->vcpu_info[0].time;
+    uint32_t ver;
+    uint64_t ns;
+    do {
+        ver = t->version;
+        barrier();
+        uint64_t tsc = rdtsc();
+        ns = t->system_time + pvclock_scale(tsc - t->tsc_timestamp, t->tsc_to_system_mul,
+                                            t->tsc_shift);
+        barrier();
+    } while ((ver & 1) || ver != t->version);
+    return ns;
+}
+
+void time_wallclock(uint64_t *sec, uint32_t *nsec)
+{
+    *sec = 0;
+    *nsec = 0;
+    if (!boot.shared_info)
+        return;
+    volatile shared_info_t *s = boot.shared_info;
+    uint32_t ver;
+    uint64_t wsec;
+    uint32_t wnsec;
+    do {
+        ver = s->wc_version;
+        barrier();
+        wsec = s->wc_sec | ((uint64_t)s->xen_wc_sec_hi << 32);
+        wnsec = s->wc_nsec;
+        barrier();
+    } while ((ver & 1) || ver != s->wc_version);
+    uint64_t total = wnsec + time_monotonic_ns();
+    *sec = wsec + total / 1000000000ULL;
+    *nsec = (uint32_t)(total % 1000000000ULL);
+}
