@@ -45,19 +45,19 @@ $(BUILD)/libxensim.a: $(EMU_OBJ)
 $(BUILD)/xensim: $(BUILD)/emulator/main.o $(BUILD)/libxensim.a
 	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
 
-$(BUILD)/emulator/%.o: emulator/%.c
+$(BUILD)/emulator/%.o: emulator/%.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(EMU_CFLAGS) -c -o $@ $<
 
-$(BUILD)/emulator/%.o: emulator/%.S
+$(BUILD)/emulator/%.o: emulator/%.S Makefile
 	@mkdir -p $(@D)
 	$(CC) $(EMU_CFLAGS) -c -o $@ $<
 
-$(BUILD)/guestlib/%.o: guestlib/%.c
+$(BUILD)/guestlib/%.o: guestlib/%.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
 
-$(BUILD)/guestlib/%.o: guestlib/%.S
+$(BUILD)/guestlib/%.o: guestlib/%.S Makefile
 	@mkdir -p $(@D)
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
 

@@ -17,6 +17,7 @@ struct xs_image_segment {
     uint64_t filesz;
     uint64_t memsz;
     uint32_t flags; /* PF_R/W/X */
+    uint32_t phdr;  /* index in the program header table, as readelf numbers it */
 };
 
 struct xs_image {

@@ -1,0 +1,210 @@
+/* Domain construction, as Xen's PVH domain builder does it: guest RAM,
+ * the kernel loaded by physical address, start_info with memory map and
+ * command line, vCPU 0 at the kernel's entry. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <xensim/abi.h>
+#include "guest_mem.h"
+#include "start_info.h"
+#include "vtime.h"
+
+/* Pages at the top of RAM kept out of the guest's memory map for the
+ * simulator's special pages (as Xen's are outside the guest's RAM). */
+#define XS_SPECIAL_PAGES 8ULL
+#define XS_MAX_SLOTS 1024
+
+static int map_ram(struct xs_domain *d, char *err, size_t errlen)
+{
+    uint64_t memfd_bytes = d->ram_bytes + XS_PAGE_SIZE; /* + shared_info */
+    d->memfd = memfd_create(d->name, MFD_CLOEXEC);
+    if (d->memfd < 0 || ftruncate(d->memfd, (off_t)memfd_bytes) != 0) {
+        snprintf(err, errlen, "domain %s: cannot create guest memory: %s", d->name,
+                 strerror(errno));
+        return -1;
+    }
+    /* Claim a whole slot of address space so stray guest accesses past RAM
+     * fault instead of landing in another domain or in xensim. */
+    for (uint64_t slot = 0; slot < XS_MAX_SLOTS; slot++) {
+        void *want = (void *)(uintptr_t)(XS_DIRECTMAP_BASE + slot * XS_SLOT_SIZE);
+        void *got = mmap(want, XS_SLOT_SIZE, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (got == want) {
+            d->slot = slot;
+            d->base = want;
+            break;
+        }
+        if (got != MAP_FAILED)
+            munmap(got, XS_SLOT_SIZE);
+    }
+    if (!d->base) {
+        snprintf(err, errlen, "domain %s: no free address-space slot for guest RAM", d->name);
+        return -1;
+    }
+    if (mmap(d->base, d->ram_bytes, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED | MAP_FIXED,
+             d->memfd, 0) == MAP_FAILED) {
+        snprintf(err, errlen, "domain %s: cannot map guest RAM: %s", d->name, strerror(errno));
+        return -1;
+    }
+    void *si = mmap(NULL, XS_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, d->memfd,
+                    (off_t)d->ram_bytes);
+    if (si == MAP_FAILED) {
+        snprintf(err, errlen, "domain %s: cannot map shared_info: %s", d->name, strerror(errno));
+        return -1;
+    }
+    d->shared_info = si;
+    return 0;
+}
+
+static void build_memmap(struct xs_domain *d)
+{
+    uint64_t special = XS_SPECIAL_PAGES * XS_PAGE_SIZE;
+    d->memmap[0] = (struct hvm_memmap_table_entry){
+        .addr = 0, .size = d->ram_bytes - special, .type = XEN_HVM_MEMMAP_TYPE_RAM};
+    d->memmap[1] = (struct hvm_memmap_table_entry){
+        .addr = d->ram_bytes - special, .size = special, .type = XEN_HVM_MEMMAP_TYPE_RESERVED};
+    d->nr_memmap = 2;
+}
+
+struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_config *cfg,
+                                   char *err, size_t errlen)
+{
+    if (sim->nr_domains >= XS_MAX_DOMAINS) {
+        snprintf(err, errlen, "too many domains (at most %d)", XS_MAX_DOMAINS);
+        return NULL;
+    }
+    if (cfg->memory_mib < 2 || cfg->memory_mib > 65536) {
+        snprintf(err, errlen, "domain %s: memory %" PRIu64 " MiB outside 2..65536", cfg->name,
+                 cfg->memory_mib);
+        return NULL;
+    }
+    if (cfg->vcpus < 1 || cfg->vcpus > XS_MAX_VCPUS) {
+        snprintf(err, errlen, "domain %s: %u vCPUs outside 1..%d", cfg->name, cfg->vcpus,
+                 XS_MAX_VCPUS);
+        return NULL;
+    }
+    struct xs_domain *d = calloc(1, sizeof(*d));
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->sim = sim;
+    d->memfd = -1;
+    d->index = sim->nr_domains;
+    d->domid = (domid_t)(sim->nr_domains + 1); /* 0 is Dom0: xensim itself */
+    snprintf(d->name, sizeof(d->name), "%s", cfg->name);
+    d->hc_mode = cfg->hypercalls;
+    d->ram_bytes = cfg->memory_mib << 20;
+    d->shared_info_gpfn = ~0ULL;
+    d->hypercall_page_gpa = ~0ULL;
+    d->end_state = XS_END_RUNNING;
+    if (xs_image_open(&d->image, cfg->image_path, err, errlen) || map_ram(d, err, errlen))
+        goto fail;
+    build_memmap(d);
+    if (xs_image_load(&d->image, d->base, d->memmap[0].size, err, errlen))
+        goto fail;
+    struct xs_start_info_layout lay;
+    uint64_t si_pa = (d->image.paddr_hi + XS_PAGE_SIZE - 1) & ~(XS_PAGE_SIZE - 1);
+    if (xs_start_info_build(d->base, d->memmap[0].size, si_pa, cfg->cmdline ? cfg->cmdline : "",
+                            d->memmap, d->nr_memmap, NULL, 0, &lay, err, errlen))
+        goto fail;
+    d->start_info_pa = lay.start_info_pa;
+    d->nr_vcpus = cfg->vcpus;
+    d->vcpus = calloc(cfg->vcpus, sizeof(*d->vcpus));
+    if (!d->vcpus) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (unsigned i = 0; i < cfg->vcpus; i++) {
+        struct xs_vcpu *v = &d->vcpus[i];
+        v->dom = d;
+        v->id = i;
+        v->state = XS_VCPU_DOWN;
+        v->runstate.state = RUNSTATE_offline;
+    }
+    /* vCPU 0 starts where the PVH trampoline would have arrived. */
+    struct xs_vcpu *v0 = &d->vcpus[0];
+    v0->regs.rip = (uint64_t)(uintptr_t)d->base + d->image.entry64;
+    v0->regs.rbx = d->start_info_pa;
+    v0->regs.rsi = (uint64_t)(uintptr_t)d->base;
+    v0->regs.rflags = 0x2;
+    xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
+    xs_wallclock_init(d);
+    sim->domains[sim->nr_domains++] = d;
+    uint64_t ta[3] = {d->ram_bytes, d->nr_vcpus, d->image.entry64};
+    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_DOMAIN_CREATE, 0, ta, 3, 0,
+                  d->name, (uint32_t)strlen(d->name));
+    return d;
+fail:
+    xs_domain_destroy(d);
+    return NULL;
+}
+
+void xs_domain_destroy(struct xs_domain *d)
+{
+    if (!d)
+        return;
+    if (d->base)
+        munmap(d->base, XS_SLOT_SIZE);
+    if (d->shared_info)
+        munmap(d->shared_info, XS_PAGE_SIZE);
+    if (d->memfd >= 0)
+        close(d->memfd);
+    xs_image_free(&d->image);
+    free(d->vcpus);
+    free(d->console);
+    free(d);
+}
+
+void xs_domain_end(struct xs_domain *d, int end_state)
+{
+    if (d->end_state != XS_END_RUNNING)
+        return;
+    d->end_state = end_state;
+    for (unsigned i = 0; i < d->nr_vcpus; i++)
+        xs_vcpu_set_state(&d->vcpus[i], XS_VCPU_DOWN);
+    struct xs_sim *sim = d->sim;
+    uint64_t code = d->shutdown_code;
+    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_END, (unsigned)end_state, &code,
+                  1, 0, NULL, 0);
+}
+
+/* Console text is kept whole for scenario checks and echoed line by line. */
+void xs_console_append(struct xs_domain *d, const char *buf, size_t len)
+{
+    struct xs_sim *sim = d->sim;
+    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_CONSOLE, 0, NULL, 0, 0, buf,
+                  (uint32_t)len);
+    if (d->console_len + len > XS_CONSOLE_MAX) {
+        if (!d->console_truncated)
+            xs_log(sim, "xensim: domain %u (%s): console output over %u bytes, rest dropped",
+                   d->domid, d->name, XS_CONSOLE_MAX);
+        d->console_truncated = true;
+        return;
+    }
+    char *n = realloc(d->console, d->console_len + len + 1);
+    if (!n)
+        return;
+    d->console = n;
+    memcpy(d->console + d->console_len, buf, len);
+    d->console_len += len;
+    d->console[d->console_len] = '\0';
+    FILE *out = sim->cfg.console_out;
+    for (;;) {
+        char *nl = memchr(d->console + d->console_line_start, '\n',
+                          d->console_len - d->console_line_start);
+        if (!nl)
+            break;
+        size_t start = d->console_line_start, end = (size_t)(nl - d->console);
+        if (out) {
+            if (sim->cfg.console_prefix)
+                fprintf(out, "%s| ", d->name);
+            fwrite(d->console + start, 1, end - start + 1, out);
+        }
+        d->console_line_start = end + 1;
+    }
+}

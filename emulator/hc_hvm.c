@@ -1,0 +1,100 @@
+/* hvm_op: HVM parameters (with Xen's guest permission rules) and time. */
+#include <stdint.h>
+#include <xen/hvm/hvm_op.h>
+#include <xen/hvm/params.h>
+
+#include "guest_mem.h"
+#include "hypercall.h"
+
+/* hvm_allow_set_param: what a guest may set on itself. */
+static bool guest_may_set(uint32_t idx)
+{
+    switch (idx) {
+    case HVM_PARAM_CALLBACK_IRQ:
+    case HVM_PARAM_VM86_TSS:
+    case HVM_PARAM_VM86_TSS_SIZED:
+    case HVM_PARAM_ACPI_IOPORTS_LOCATION:
+    case HVM_PARAM_VM_GENERATION_ID_ADDR:
+    case HVM_PARAM_STORE_EVTCHN:
+    case HVM_PARAM_CONSOLE_EVTCHN:
+    case HVM_PARAM_X87_FIP_WIDTH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* hvm_allow_get_param: what a guest may not read about itself. */
+static bool guest_may_get(uint32_t idx)
+{
+    switch (idx) {
+    case HVM_PARAM_IOREQ_SERVER_PFN:
+    case HVM_PARAM_NR_IOREQ_SERVER_PAGES:
+    case HVM_PARAM_ALTP2M:
+    case HVM_PARAM_MCA_CAP:
+        return false;
+    default:
+        return true;
+    }
+}
+
+static long check_param(struct xs_vcpu *v, const struct xen_hvm_param *p)
+{
+    if (p->domid != DOMID_SELF && p->domid != v->dom->domid) {
+        for (unsigned i = 0; i < v->dom->sim->nr_domains; i++)
+            if (v->dom->sim->domains[i]->domid == p->domid)
+                return -XEN_EPERM;
+        return -XEN_ESRCH;
+    }
+    return p->index >= HVM_NR_PARAMS ? -XEN_EINVAL : 0;
+}
+
+static long callback_irq_valid(uint64_t value)
+{
+    uint8_t type = (uint8_t)(value >> 56);
+    if (type == HVM_PARAM_CALLBACK_TYPE_VECTOR && (value & 0xff) < 0x10)
+        return -XEN_EINVAL; /* vectors below 16 are exceptions */
+    return type <= HVM_PARAM_CALLBACK_TYPE_VECTOR ? 0 : -XEN_EINVAL;
+}
+
+static long hvm_param(struct xs_vcpu *v, uint64_t arg, bool set)
+{
+    struct xen_hvm_param p;
+    if (xs_copy_from_guest(v->dom, &p, arg, sizeof(p)))
+        return -XEN_EFAULT;
+    long rc = check_param(v, &p);
+    if (rc)
+        return rc;
+    if (set) {
+        if (!guest_may_set(p.index))
+            return -XEN_EPERM;
+        if (p.index == HVM_PARAM_CALLBACK_IRQ && (rc = callback_irq_valid(p.value)))
+            return rc;
+        v->dom->hvm_params[p.index] = p.value;
+        return 0;
+    }
+    if (!guest_may_get(p.index))
+        return -XEN_EPERM;
+    p.value = v->dom->hvm_params[p.index];
+    return xs_copy_to_guest(v->dom, arg, &p, sizeof(p));
+}
+
+static long hvm_get_time(struct xs_vcpu *v, uint64_t arg)
+{
+    struct xen_hvm_get_time t = {.now = v->dom->sim->vtime_ns};
+    return xs_copy_to_guest(v->dom, arg, &t, sizeof(t));
+}
+
+long xs_hc_hvm_op(struct xs_vcpu *v, const uint64_t a[5])
+{
+    switch (a[0]) {
+    case HVMOP_set_param:
+        return hvm_param(v, a[1], true);
+    case HVMOP_get_param:
+        return hvm_param(v, a[1], false);
+    case HVMOP_get_time:
+        return hvm_get_time(v, a[1]);
+    default:
+        return -XEN_ENOSYS;
+    }
+}

@@ -1,0 +1,957 @@
+/* Scenario files, format v1: parser and expectation checker.
+ *
+ * The file is untrusted input.  Parsing is strictly line by line over a
+ * byte buffer with explicit lengths, every field is bounded before it is
+ * copied, and the first error stops the parse with one line of text naming
+ * the file and line.  All state lives in the caller's struct or in locals,
+ * so any number of parses may run in one process. */
+#include "scenario.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE_MAX_BYTES   4096
+#define FILE_MAX_BYTES   (16u << 20) /* far beyond any sane scenario */
+#define MAX_TOKS         32
+#define MAX_MEMORY_MIB   65536
+#define MAX_VCPUS        128
+#define DEFAULT_VTIME_NS 10000000000ULL
+#define DEFAULT_EXITS    50000000ULL
+#define SHOW_MAX         40 /* bytes of user text echoed in an error message */
+
+/* ---- end states ---------------------------------------------------------- */
+
+static const struct {
+    int state;
+    const char *name;
+} end_states[] = {
+    {XS_END_RUNNING, "running"},       {XS_END_POWEROFF, "poweroff"},
+    {XS_END_REBOOT, "reboot"},         {XS_END_SUSPEND, "suspend"},
+    {XS_END_CRASH, "crash"},           {XS_END_WATCHDOG, "watchdog"},
+    {XS_END_SOFT_RESET, "soft_reset"}, {XS_END_FAULT, "fault"},
+};
+#define NR_END_STATES (sizeof(end_states) / sizeof(end_states[0]))
+
+const char *xs_end_state_name(int state)
+{
+    for (size_t i = 0; i < NR_END_STATES; i++)
+        if (end_states[i].state == state) return end_states[i].name;
+    /* Never NULL: callers print the result directly. */
+    return "unknown";
+}
+
+int xs_end_state_parse(const char *name)
+{
+    if (!name) return -2;
+    for (size_t i = 0; i < NR_END_STATES; i++)
+        if (strcmp(end_states[i].name, name) == 0) return end_states[i].state;
+    return -2;
+}
+
+/* ---- parser context and errors --------------------------------------------- */
+
+struct pctx {
+    struct xs_scenario *s;
+    const char *path;
+    int line; /* 0 for whole-file problems */
+    char *err;
+    size_t errlen;
+    size_t expects_cap;
+    int scenario_line, vtime_line, exits_line;
+};
+
+/* Error messages must stay one line whatever the file or path contains. */
+static void flatten(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+static int fail(struct pctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(struct pctx *c, const char *fmt, ...)
+{
+    if (!c->err || c->errlen == 0) return -1;
+    int n;
+    if (c->line > 0)
+        n = snprintf(c->err, c->errlen, "%s:%d: ", c->path, c->line);
+    else
+        n = snprintf(c->err, c->errlen, "%s: ", c->path);
+    if (n >= 0 && (size_t)n < c->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    flatten(c->err);
+    return -1;
+}
+
+/* A short, printable rendering of user text for error messages. */
+static const char *show(const char *s, size_t len, char *buf, size_t buflen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < buflen; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (i == SHOW_MAX) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (ch < 0x20 || ch == 0x7f) {
+            o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", ch);
+        } else {
+            buf[o++] = (char)ch;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+#define SHOWBUF        (SHOW_MAX * 4 + 8)
+#define SHOW(str, buf) show((str), strlen(str), (buf), sizeof(buf))
+
+/* ---- lexer -------------------------------------------------------------------- */
+
+/* One word of a statement: a bare WORD, a "STRING", or KEY=VALUE where VALUE
+ * is a word or a string.  Keeping KEY apart means a quoted '=' is never
+ * mistaken for a key. */
+struct tok {
+    const char *key; /* NULL unless KEY=VALUE */
+    const char *val;
+    size_t len; /* of val, decoded */
+    bool quoted;
+};
+
+struct toks {
+    unsigned n;
+    struct tok t[MAX_TOKS];
+    /* Decoded text never exceeds the raw line, plus a NUL per key/value. */
+    char buf[LINE_MAX_BYTES + 2 * MAX_TOKS + 8];
+    size_t used;
+};
+
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* Decode a quoted string starting at line[*i] == '"'. */
+static int lex_string(struct pctx *c, const char *line, size_t len, size_t *i,
+                      struct toks *tk, size_t *outlen)
+{
+    size_t p = *i + 1, start = tk->used;
+    for (;;) {
+        if (p >= len) return fail(c, "unterminated quote");
+        char ch = line[p++];
+        if (ch == '"') break;
+        if (ch == '\\') {
+            if (p >= len) return fail(c, "unterminated quote");
+            char e = line[p++];
+            switch (e) {
+            case '"':
+            case '\\':
+                ch = e;
+                break;
+            case 'n':
+                ch = '\n';
+                break;
+            case 't':
+                ch = '\t';
+                break;
+            default: {
+                char b[SHOWBUF];
+                return fail(c, "unknown escape '\\%s' in string (use \\\" \\\\ \\n \\t)",
+                            show(&e, 1, b, sizeof(b)));
+            }
+            }
+        }
+        tk->buf[tk->used++] = ch;
+    }
+    tk->buf[tk->used++] = '\0';
+    if (p < len && !is_space(line[p]) && line[p] != '#')
+        return fail(c, "unexpected character after closing quote");
+    *outlen = tk->used - 1 - start;
+    *i = p;
+    return 0;
+}
+
+/* Copy a bare word; stops at blanks, comments, quotes and (if stop_eq) '='. */
+static size_t lex_word(const char *line, size_t len, size_t *i, struct toks *tk,
+                       bool stop_eq)
+{
+    size_t p = *i, start = tk->used;
+    while (p < len && !is_space(line[p]) && line[p] != '#' && line[p] != '"' &&
+           !(stop_eq && line[p] == '='))
+        tk->buf[tk->used++] = line[p++];
+    tk->buf[tk->used++] = '\0';
+    *i = p;
+    return tk->used - 1 - start;
+}
+
+static int lex_line(struct pctx *c, const char *line, size_t len, struct toks *tk)
+{
+    tk->n = 0;
+    tk->used = 0;
+    size_t i = 0;
+    for (;;) {
+        while (i < len && is_space(line[i]))
+            i++;
+        if (i >= len || line[i] == '#') return 0;
+        if (tk->n == MAX_TOKS)
+            return fail(c, "too many words on one line (max %d)", MAX_TOKS);
+        struct tok *t = &tk->t[tk->n++];
+        memset(t, 0, sizeof(*t));
+        if (line[i] == '"') {
+            t->val = tk->buf + tk->used;
+            t->quoted = true;
+            if (lex_string(c, line, len, &i, tk, &t->len) < 0) return -1;
+            continue;
+        }
+        const char *word = tk->buf + tk->used;
+        size_t wlen = lex_word(line, len, &i, tk, true);
+        if (i < len && line[i] == '"')
+            return fail(c, "unexpected quote after '%.*s' (quote the whole value)",
+                        (int)(wlen > SHOW_MAX ? SHOW_MAX : wlen), word);
+        if (i < len && line[i] == '=') {
+            if (wlen == 0) return fail(c, "missing key before '='");
+            i++;
+            t->key = word;
+            t->val = tk->buf + tk->used;
+            if (i < len && line[i] == '"') {
+                t->quoted = true;
+                if (lex_string(c, line, len, &i, tk, &t->len) < 0) return -1;
+            } else {
+                t->len = lex_word(line, len, &i, tk, false);
+                if (i < len && line[i] == '"')
+                    return fail(
+                        c, "unexpected quote in value of %s= (quote the whole value)",
+                        word);
+                if (t->len == 0) return fail(c, "missing value after '%s='", word);
+            }
+            continue;
+        }
+        t->val = word;
+        t->len = wlen;
+    }
+}
+
+/* ---- value helpers -------------------------------------------------------------- */
+
+static int copy_text(struct pctx *c, char *dst, const struct tok *t, const char *what)
+{
+    if (t->len >= XS_SCN_TEXT_MAX)
+        return fail(c, "%s text too long (%zu bytes, max %d)", what, t->len,
+                    XS_SCN_TEXT_MAX - 1);
+    memcpy(dst, t->val, t->len + 1);
+    return 0;
+}
+
+static int check_name(struct pctx *c, const struct tok *t, size_t max, const char *what)
+{
+    char b[SHOWBUF];
+    bool ok = t->len >= 1 && t->len <= max;
+    for (size_t i = 0; ok && i < t->len; i++) {
+        char ch = t->val[i];
+        ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+             (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+    }
+    if (!ok)
+        return fail(c, "invalid %s name '%s' (use 1-%zu of A-Z a-z 0-9 _ -)", what,
+                    show(t->val, t->len, b, sizeof(b)), max);
+    return 0;
+}
+
+/* Parse the leading decimal digits of s; *end gets the first non-digit. */
+static int parse_digits(struct pctx *c, const char *what, const char *s, uint64_t *out,
+                        const char **end)
+{
+    char b[SHOWBUF];
+    uint64_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return fail(c, "%s: '%s' is not a number", what, SHOW(s, b));
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return fail(c, "%s: number '%s' is too large", what, SHOW(s, b));
+        v = v * 10 + d;
+    }
+    *out = v;
+    *end = p;
+    return 0;
+}
+
+static int parse_number(struct pctx *c, const char *what, const char *s, uint64_t *out)
+{
+    char b[SHOWBUF];
+    const char *end;
+    if (parse_digits(c, what, s, out, &end) < 0) return -1;
+    if (*end) return fail(c, "%s: '%s' is not a number", what, SHOW(s, b));
+    return 0;
+}
+
+static int parse_range(struct pctx *c, const char *what, const char *s, uint64_t lo,
+                       uint64_t hi, uint64_t *out)
+{
+    if (parse_number(c, what, s, out) < 0) return -1;
+    if (*out < lo || *out > hi)
+        return fail(c, "%s %llu out of range %llu..%llu", what, (unsigned long long)*out,
+                    (unsigned long long)lo, (unsigned long long)hi);
+    return 0;
+}
+
+static int parse_duration(struct pctx *c, const char *what, const char *s, uint64_t *ns)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {{"ns", 1}, {"us", 1000}, {"ms", 1000000}, {"s", 1000000000}};
+    char b[SHOWBUF];
+    const char *end;
+    uint64_t v;
+    if (parse_digits(c, what, s, &v, &end) < 0) return -1;
+    if (!*end)
+        return fail(c, "%s: missing unit in '%s' (use ns, us, ms or s)", what,
+                    SHOW(s, b));
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].unit) != 0) continue;
+        if (v > UINT64_MAX / units[i].mult)
+            return fail(c, "%s: duration '%s' is too large", what, SHOW(s, b));
+        *ns = v * units[i].mult;
+        if (*ns == 0) return fail(c, "%s must be greater than 0", what);
+        return 0;
+    }
+    return fail(c, "%s: unknown unit in '%s' (use ns, us, ms or s)", what, SHOW(s, b));
+}
+
+static int find_domain(const struct xs_scenario *s, const char *name)
+{
+    for (unsigned i = 0; i < s->nr_domains; i++)
+        if (strcmp(s->domains[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+/* ---- statements ----------------------------------------------------------------- */
+
+static int st_scenario(struct pctx *c, const struct toks *tk)
+{
+    if (c->scenario_line)
+        return fail(c, "duplicate scenario statement (first on line %d)",
+                    c->scenario_line);
+    if (tk->n != 2 || tk->t[1].key) return fail(c, "usage: scenario NAME");
+    if (check_name(c, &tk->t[1], sizeof(c->s->name) - 1, "scenario") < 0) return -1;
+    memcpy(c->s->name, tk->t[1].val, tk->t[1].len + 1);
+    c->scenario_line = c->line;
+    return 0;
+}
+
+static int st_domain(struct pctx *c, const struct toks *tk)
+{
+    struct xs_scenario *s = c->s;
+    char b[SHOWBUF];
+    if (tk->n < 2 || tk->t[1].key)
+        return fail(c, "usage: domain NAME image=IMAGE [KEY=VALUE...]");
+    const struct tok *nt = &tk->t[1];
+    if (check_name(c, nt, XS_SCN_NAME_MAX - 1, "domain") < 0) return -1;
+    int prev = find_domain(s, nt->val);
+    if (prev >= 0)
+        return fail(c, "duplicate domain '%s' (first declared on line %d)", nt->val,
+                    s->domains[prev].line);
+    if (s->nr_domains >= XS_SCN_MAX_DOMAINS)
+        return fail(c, "too many domains (max %d)", XS_SCN_MAX_DOMAINS);
+
+    struct xs_scn_domain d;
+    memset(&d, 0, sizeof(d));
+    memcpy(d.name, nt->val, nt->len + 1);
+    d.memory_mib = 64;
+    d.vcpus = 1;
+    d.hypercalls = XS_HC_DIRECT;
+    d.line = c->line;
+
+    static const char *const keys[] = {"image", "memory", "vcpus", "cmdline",
+                                       "hypercalls"};
+    bool seen[sizeof(keys) / sizeof(keys[0])] = {false};
+    for (unsigned i = 2; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        if (!t->key)
+            return fail(c, "domain %s: unexpected '%s' (expected KEY=VALUE)", d.name,
+                        show(t->val, t->len, b, sizeof(b)));
+        size_t k = 0;
+        while (k < sizeof(keys) / sizeof(keys[0]) && strcmp(keys[k], t->key) != 0)
+            k++;
+        if (k == sizeof(keys) / sizeof(keys[0]))
+            return fail(c,
+                        "domain %s: unknown key '%s' (expected image, memory, vcpus, "
+                        "cmdline or hypercalls)",
+                        d.name, SHOW(t->key, b));
+        if (seen[k]) return fail(c, "domain %s: duplicate key '%s'", d.name, t->key);
+        seen[k] = true;
+        uint64_t v;
+        char what[XS_SCN_NAME_MAX + 32];
+        snprintf(what, sizeof(what), "domain %s: %s", d.name, keys[k]);
+        switch (k) {
+        case 0:
+            if (t->len == 0) return fail(c, "domain %s: image must not be empty", d.name);
+            if (copy_text(c, d.image, t, "image") < 0) return -1;
+            break;
+        case 1:
+            if (parse_range(c, what, t->val, 1, MAX_MEMORY_MIB, &v) < 0) return -1;
+            d.memory_mib = v;
+            break;
+        case 2:
+            if (parse_range(c, what, t->val, 1, MAX_VCPUS, &v) < 0) return -1;
+            d.vcpus = (unsigned)v;
+            break;
+        case 3:
+            if (copy_text(c, d.cmdline, t, "cmdline") < 0) return -1;
+            break;
+        case 4:
+            if (strcmp(t->val, "direct") == 0)
+                d.hypercalls = XS_HC_DIRECT;
+            else if (strcmp(t->val, "vmcall") == 0)
+                d.hypercalls = XS_HC_VMCALL;
+            else
+                return fail(c, "domain %s: hypercalls must be direct or vmcall, not '%s'",
+                            d.name, show(t->val, t->len, b, sizeof(b)));
+            break;
+        }
+    }
+    if (!seen[0]) return fail(c, "domain %s: missing image=", d.name);
+    s->domains[s->nr_domains++] = d;
+    return 0;
+}
+
+static int st_limit(struct pctx *c, const struct toks *tk)
+{
+    char b[SHOWBUF];
+    if (tk->n < 2) return fail(c, "usage: limit [vtime=DURATION] [exits=N]");
+    for (unsigned i = 1; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        if (!t->key)
+            return fail(c, "limit: unexpected '%s' (expected vtime=DURATION or exits=N)",
+                        show(t->val, t->len, b, sizeof(b)));
+        if (strcmp(t->key, "vtime") == 0) {
+            if (c->vtime_line)
+                return fail(c, "duplicate limit vtime (first set on line %d)",
+                            c->vtime_line);
+            if (parse_duration(c, "vtime", t->val, &c->s->vtime_limit_ns) < 0) return -1;
+            c->vtime_line = c->line;
+        } else if (strcmp(t->key, "exits") == 0) {
+            if (c->exits_line)
+                return fail(c, "duplicate limit exits (first set on line %d)",
+                            c->exits_line);
+            if (parse_number(c, "exits", t->val, &c->s->exit_limit) < 0) return -1;
+            if (c->s->exit_limit == 0) return fail(c, "exits must be greater than 0");
+            c->exits_line = c->line;
+        } else {
+            return fail(c, "limit: unknown key '%s' (expected vtime or exits)",
+                        SHOW(t->key, b));
+        }
+    }
+    return 0;
+}
+
+static int add_expect(struct pctx *c, const struct xs_scn_expect *e)
+{
+    struct xs_scenario *s = c->s;
+    if (s->nr_expects == c->expects_cap) {
+        size_t cap = c->expects_cap ? c->expects_cap * 2 : 16;
+        if (cap > UINT32_MAX / 2) return fail(c, "too many expectations");
+        struct xs_scn_expect *n = realloc(s->expects, cap * sizeof(*n));
+        if (!n) return fail(c, "out of memory");
+        s->expects = n;
+        c->expects_cap = cap;
+    }
+    s->expects[s->nr_expects++] = *e;
+    return 0;
+}
+
+static int st_expect(struct pctx *c, const struct toks *tk)
+{
+    static const struct {
+        const char *name;
+        enum xs_expect_kind kind;
+    } kinds[] = {{"console", XS_EXPECT_CONSOLE},
+                 {"console-re", XS_EXPECT_CONSOLE_RE},
+                 {"no-console", XS_EXPECT_NO_CONSOLE},
+                 {"end", XS_EXPECT_END}};
+    char b[SHOWBUF];
+    if (tk->n < 3 || tk->t[1].key || tk->t[1].quoted || tk->t[2].key || tk->t[2].quoted)
+        return fail(c, "usage: expect DOMAIN console|console-re|no-console \"TEXT\" "
+                       "or expect DOMAIN end STATE");
+    const struct tok *dt = &tk->t[1], *kt = &tk->t[2];
+    int dom = find_domain(c->s, dt->val);
+    if (dom < 0)
+        return fail(c,
+                    "expect: unknown domain '%s' (domains must be declared before use)",
+                    show(dt->val, dt->len, b, sizeof(b)));
+    size_t k = 0;
+    while (k < sizeof(kinds) / sizeof(kinds[0]) && strcmp(kinds[k].name, kt->val) != 0)
+        k++;
+    if (k == sizeof(kinds) / sizeof(kinds[0]))
+        return fail(c,
+                    "expect: unknown expectation '%s' (expected console, console-re, "
+                    "no-console or end)",
+                    show(kt->val, kt->len, b, sizeof(b)));
+    if (tk->n != 4)
+        return fail(c, "expect %s %s: expected exactly one argument", dt->val, kt->val);
+
+    struct xs_scn_expect e;
+    memset(&e, 0, sizeof(e));
+    e.kind = kinds[k].kind;
+    e.domain = (unsigned)dom;
+    e.end_state = XS_END_RUNNING;
+    e.line = c->line;
+    const struct tok *at = &tk->t[3];
+    if (e.kind == XS_EXPECT_END) {
+        int st = at->key || at->quoted ? -2 : xs_end_state_parse(at->val);
+        if (st == -2)
+            return fail(c,
+                        "expect: unknown end state '%s' (expected running, poweroff, "
+                        "reboot, suspend, crash, watchdog, soft_reset or fault)",
+                        show(at->val, at->len, b, sizeof(b)));
+        e.end_state = st;
+        return add_expect(c, &e);
+    }
+    if (at->key || !at->quoted)
+        return fail(c, "expect %s %s: the text must be a quoted string", dt->val,
+                    kt->val);
+    if (copy_text(c, e.text, at, kt->val) < 0) return -1;
+    /* Console text is matched line by line, so a newline could never match
+     * (and would make no-console vacuously true). */
+    if (e.kind != XS_EXPECT_CONSOLE_RE && memchr(e.text, '\n', at->len))
+        return fail(c, "expect %s %s: text cannot contain a newline", dt->val, kt->val);
+    if (e.kind == XS_EXPECT_CONSOLE_RE) {
+        regex_t re;
+        int rc = regcomp(&re, e.text, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            char msg[256];
+            regerror(rc, &re, msg, sizeof(msg));
+            return fail(c, "expect %s console-re: bad regex \"%s\": %s", dt->val,
+                        show(at->val, at->len, b, sizeof(b)), msg);
+        }
+        regfree(&re);
+    }
+    return add_expect(c, &e);
+}
+
+static int parse_statement(struct pctx *c, const char *line, size_t len, struct toks *tk)
+{
+    char b[SHOWBUF];
+    if (lex_line(c, line, len, tk) < 0) return -1;
+    if (tk->n == 0) return 0;
+    const struct tok *t = &tk->t[0];
+    if (t->quoted || t->key)
+        return fail(c,
+                    "unknown statement '%s' (expected scenario, domain, limit or expect)",
+                    t->key ? SHOW(t->key, b) : show(t->val, t->len, b, sizeof(b)));
+    if (strcmp(t->val, "scenario") == 0) return st_scenario(c, tk);
+    if (strcmp(t->val, "domain") == 0) return st_domain(c, tk);
+    if (strcmp(t->val, "limit") == 0) return st_limit(c, tk);
+    if (strcmp(t->val, "expect") == 0) return st_expect(c, tk);
+    return fail(c, "unknown statement '%s' (expected scenario, domain, limit or expect)",
+                show(t->val, t->len, b, sizeof(b)));
+}
+
+/* ---- whole file ------------------------------------------------------------------ */
+
+static void set_dir(struct xs_scenario *s)
+{
+    const char *slash = strrchr(s->path, '/');
+    if (!slash) {
+        strcpy(s->dir, ".");
+        return;
+    }
+    size_t n = (size_t)(slash - s->path);
+    while (n > 0 && s->path[n - 1] == '/')
+        n--;
+    if (n == 0) {
+        strcpy(s->dir, "/");
+        return;
+    }
+    memcpy(s->dir, s->path, n);
+    s->dir[n] = '\0';
+}
+
+static int parse_buf(struct xs_scenario *s, const char *path, const char *buf, size_t len,
+                     char *err, size_t errlen)
+{
+    struct pctx c = {
+        .s = s, .path = path ? path : "(null)", .err = err, .errlen = errlen};
+    if (err && errlen) err[0] = '\0';
+    if (!s) return fail(&c, "no scenario to parse into");
+    memset(s, 0, sizeof(*s));
+    if (!buf) return fail(&c, "no scenario text");
+    if (strlen(c.path) >= sizeof(s->path)) return fail(&c, "path too long");
+    strcpy(s->path, c.path);
+    set_dir(s);
+    s->vtime_limit_ns = DEFAULT_VTIME_NS;
+    s->exit_limit = DEFAULT_EXITS;
+
+    /* Big enough for a whole statement; off the stack to stay friendly to
+     * small thread stacks and ASan's redzones. */
+    struct toks *tk = malloc(sizeof(*tk));
+    if (!tk) return fail(&c, "out of memory");
+    int rc = 0;
+    size_t pos = 0;
+    while (rc == 0 && pos < len) {
+        c.line++;
+        const char *line = buf + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - line) : len - pos;
+        pos += ll + (nl ? 1 : 0);
+        if (ll > 0 && line[ll - 1] == '\r') /* tolerate CRLF files */
+            ll--;
+        if (ll > LINE_MAX_BYTES) {
+            rc = fail(&c, "line too long (%zu bytes, max %d)", ll, LINE_MAX_BYTES);
+            break;
+        }
+        if (memchr(line, '\0', ll)) {
+            rc = fail(&c, "NUL byte in file");
+            break;
+        }
+        rc = parse_statement(&c, line, ll, tk);
+    }
+    free(tk);
+    if (rc == 0 && s->nr_domains == 0) {
+        c.line = 0;
+        rc = fail(&c, "no domain declared (a scenario needs at least one domain)");
+    }
+    if (rc < 0) {
+        xs_scenario_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+int xs_scenario_parse_text(struct xs_scenario *s, const char *path, const char *text,
+                           char *err, size_t errlen)
+{
+    return parse_buf(s, path, text, text ? strlen(text) : 0, err, errlen);
+}
+
+int xs_scenario_parse_file(struct xs_scenario *s, const char *path, char *err,
+                           size_t errlen)
+{
+    struct pctx c = {.path = path ? path : "(null)", .err = err, .errlen = errlen};
+    if (s) memset(s, 0, sizeof(*s));
+    if (!s || !path) return fail(&c, "no scenario file given");
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(&c, "cannot open: %s", strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    int rc = buf ? 0 : fail(&c, "out of memory");
+    while (rc == 0) {
+        if (len == cap) {
+            char *n = realloc(buf, cap * 2);
+            if (!n) {
+                rc = fail(&c, "out of memory");
+                break;
+            }
+            buf = n;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (len > FILE_MAX_BYTES)
+            rc = fail(&c, "file too large (max %u bytes)", FILE_MAX_BYTES);
+        else if (got == 0 && ferror(f))
+            rc = fail(&c, "cannot read: %s", strerror(errno));
+        else if (got == 0)
+            break;
+    }
+    fclose(f);
+    if (rc == 0) rc = parse_buf(s, path, buf, len, err, errlen);
+    free(buf);
+    return rc;
+}
+
+void xs_scenario_free(struct xs_scenario *s)
+{
+    if (!s) return;
+    free(s->expects);
+    memset(s, 0, sizeof(*s));
+}
+
+int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom,
+                           const char *guest_dir, char *out, size_t outlen)
+{
+    if (out && outlen) out[0] = '\0';
+    if (!s || !out || outlen == 0 || dom >= s->nr_domains || dom >= XS_SCN_MAX_DOMAINS) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char *img = s->domains[dom].image;
+    int n;
+    if (!strchr(img, '/')) {
+        n = snprintf(out, outlen, "%s/%s.elf", guest_dir && *guest_dir ? guest_dir : ".",
+                     img);
+    } else if (img[0] == '/') {
+        n = snprintf(out, outlen, "%s", img);
+    } else {
+        const char *dir = s->dir[0] ? s->dir : ".";
+        size_t dl = strlen(dir);
+        n = snprintf(out, outlen, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/",
+                     img);
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- checking -----------------------------------------------------------------------
+ */
+
+/* Print text so a report line stays one line whatever the guest wrote. */
+static void put_text(FILE *f, const char *s, size_t len, size_t max)
+{
+    if (!f) return;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (i == max) {
+            fputs("...", f);
+            break;
+        }
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch == '\t')
+            fputs("\\t", f);
+        else if (ch < 0x20 || ch == 0x7f)
+            fprintf(f, "\\x%02x", ch);
+        else
+            fputc(ch, f);
+    }
+}
+
+/* Names and paths: only control characters need hiding. */
+static void put_str(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < 0x20 || ch == 0x7f)
+            fprintf(f, "\\x%02x", ch);
+        else
+            fputc(ch, f);
+    }
+}
+/* Position in one domain's console: byte offset and lines consumed so far. */
+struct cursor {
+    size_t off;
+    unsigned line;
+};
+
+/* Next console line at cur (advancing it); false at the end. */
+static bool next_line(const struct xs_domain_outcome *o, struct cursor *cur,
+                      const char **l, size_t *ll)
+{
+    if (!o->console || cur->off >= o->console_len) return false;
+    const char *p = o->console + cur->off;
+    size_t rest = o->console_len - cur->off;
+    const char *nl = memchr(p, '\n', rest);
+    size_t n = nl ? (size_t)(nl - p) : rest;
+    cur->off += n + (nl ? 1 : 0);
+    cur->line++;
+    *l = p;
+    /* CR LF consoles (a 16550 driver) match the same as LF ones. */
+    *ll = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+    return true;
+}
+
+/* Whether one line satisfies an expectation; <0 if the regex cannot be used. */
+static int line_matches(const struct xs_scn_expect *e, const regex_t *re, const char *l,
+                        size_t ll, char **tmp, size_t *tmpcap)
+{
+    if (e->kind != XS_EXPECT_CONSOLE_RE)
+        return memmem(l, ll, e->text, strlen(e->text)) != NULL;
+    if (ll + 1 > *tmpcap) {
+        char *n = realloc(*tmp, ll + 1);
+        if (!n) return -1;
+        *tmp = n;
+        *tmpcap = ll + 1;
+    }
+    memcpy(*tmp, l, ll);
+    (*tmp)[ll] = '\0';
+    return regexec(re, *tmp, 0, NULL, 0) == 0;
+}
+
+static const char *kind_name(enum xs_expect_kind k)
+{
+    switch (k) {
+    case XS_EXPECT_CONSOLE:
+        return "console";
+    case XS_EXPECT_CONSOLE_RE:
+        return "console-re";
+    case XS_EXPECT_NO_CONSOLE:
+        return "no-console";
+    case XS_EXPECT_END:
+        return "end";
+    }
+    return "?";
+}
+
+enum why {
+    WHY_NONE,
+    WHY_NO_MATCH,   /* console/console-re: nothing after the cursor */
+    WHY_FOUND,      /* no-console: a line contains the text */
+    WHY_END,        /* end: another state */
+    WHY_BAD_DOMAIN, /* the struct was not built by the parser */
+    WHY_BAD_KIND,
+    WHY_BAD_TEXT,
+    WHY_BAD_REGEX,
+    WHY_NO_OUTCOME,
+    WHY_OOM,
+};
+
+static void report_line(FILE *f, const struct xs_scenario *s,
+                        const struct xs_scn_expect *e,
+                        const struct xs_domain_outcome *out, enum why why,
+                        unsigned why_line, const char *bad, size_t badlen)
+{
+    bool valid_dom = e->domain < s->nr_domains && e->domain < XS_SCN_MAX_DOMAINS;
+    const char *dname = valid_dom ? s->domains[e->domain].name : "?";
+    size_t tlen = strnlen(e->text, sizeof(e->text));
+
+    fputs(why == WHY_NONE ? "ok   " : "FAIL ", f);
+    put_str(f, s->path);
+    fprintf(f, ":%d: ", e->line);
+    put_str(f, dname);
+    fprintf(f, " %s ", kind_name(e->kind));
+    if (e->kind == XS_EXPECT_END) {
+        fputs(xs_end_state_name(e->end_state), f);
+    } else {
+        fputc('"', f);
+        put_text(f, e->text, tlen, tlen);
+        fputc('"', f);
+    }
+    switch (why) {
+    case WHY_NONE:
+        break;
+    case WHY_NO_MATCH:
+        if (why_line)
+            fprintf(f, ": no line after line %u of ", why_line);
+        else
+            fputs(": no line of ", f);
+        put_str(f, dname);
+        fprintf(f, "'s console %s \"",
+                e->kind == XS_EXPECT_CONSOLE_RE ? "matches" : "contains");
+        put_text(f, e->text, tlen, tlen);
+        fputc('"', f);
+        break;
+    case WHY_FOUND:
+        fprintf(f, ": line %u of ", why_line);
+        put_str(f, dname);
+        fputs("'s console contains it: \"", f);
+        put_text(f, bad, badlen, 80);
+        fputc('"', f);
+        break;
+    case WHY_END:
+        fputs(": ", f);
+        put_str(f, dname);
+        fprintf(f, " ended '%s', expected '%s'",
+                xs_end_state_name(out[e->domain].end_state),
+                xs_end_state_name(e->end_state));
+        break;
+    case WHY_BAD_DOMAIN:
+        fputs(": no such domain", f);
+        break;
+    case WHY_BAD_KIND:
+        fputs(": unknown kind of expectation", f);
+        break;
+    case WHY_BAD_TEXT:
+        fputs(": text is not terminated", f);
+        break;
+    case WHY_BAD_REGEX:
+        fputs(": regex does not compile", f);
+        break;
+    case WHY_NO_OUTCOME:
+        fputs(": no outcome recorded", f);
+        break;
+    case WHY_OOM:
+        fputs(": out of memory", f);
+        break;
+    }
+    fputc('\n', f);
+}
+
+int xs_scenario_check(const struct xs_scenario *s, const struct xs_domain_outcome *out,
+                      FILE *report)
+{
+    if (!s || !s->expects) return 0;
+    struct cursor cur[XS_SCN_MAX_DOMAINS];
+    memset(cur, 0, sizeof(cur));
+    char *tmp = NULL; /* NUL-terminated copy of a line for regexec */
+    size_t tmpcap = 0;
+    int failures = 0;
+
+    for (unsigned i = 0; i < s->nr_expects; i++) {
+        const struct xs_scn_expect *e = &s->expects[i];
+        enum why why = WHY_NONE;
+        unsigned why_line = 0;
+        const char *bad = NULL;
+        size_t badlen = 0;
+        const char *l;
+        size_t ll;
+
+        if (e->domain >= s->nr_domains || e->domain >= XS_SCN_MAX_DOMAINS)
+            why = WHY_BAD_DOMAIN;
+        else if (e->kind != XS_EXPECT_CONSOLE && e->kind != XS_EXPECT_CONSOLE_RE &&
+                 e->kind != XS_EXPECT_NO_CONSOLE && e->kind != XS_EXPECT_END)
+            why = WHY_BAD_KIND;
+        else if (e->kind != XS_EXPECT_END && !memchr(e->text, '\0', sizeof(e->text)))
+            why = WHY_BAD_TEXT;
+        else if (!out)
+            why = WHY_NO_OUTCOME;
+
+        if (why == WHY_NONE && e->kind == XS_EXPECT_END) {
+            if (out[e->domain].end_state != e->end_state) why = WHY_END;
+        } else if (why == WHY_NONE && e->kind == XS_EXPECT_NO_CONSOLE) {
+            struct cursor c = {0, 0};
+            while (next_line(&out[e->domain], &c, &l, &ll)) {
+                if (line_matches(e, NULL, l, ll, &tmp, &tmpcap)) {
+                    why = WHY_FOUND;
+                    why_line = c.line;
+                    bad = l;
+                    badlen = ll;
+                    break;
+                }
+            }
+        } else if (why == WHY_NONE) {
+            /* console / console-re: search after the previous match only. */
+            regex_t re;
+            bool is_re = e->kind == XS_EXPECT_CONSOLE_RE;
+            if (is_re && regcomp(&re, e->text, REG_EXTENDED | REG_NOSUB) != 0) {
+                why = WHY_BAD_REGEX;
+            } else {
+                struct cursor c = cur[e->domain];
+                why = WHY_NO_MATCH;
+                why_line = c.line;
+                while (next_line(&out[e->domain], &c, &l, &ll)) {
+                    int m = line_matches(e, is_re ? &re : NULL, l, ll, &tmp, &tmpcap);
+                    if (m < 0) {
+                        why = WHY_OOM;
+                        break;
+                    }
+                    if (m) {
+                        cur[e->domain] = c;
+                        why = WHY_NONE;
+                        break;
+                    }
+                }
+                if (is_re) regfree(&re);
+            }
+        }
+        if (why != WHY_NONE) failures++;
+        if (report) report_line(report, s, e, out, why, why_line, bad, badlen);
+    }
+    free(tmp);
+    return failures;
+}

@@ -1,0 +1,162 @@
+/* The simulation's state: one struct xs_sim owns domains, each domain owns
+ * its vCPUs.  Nothing here is global, so tests and fuzzers can run many
+ * simulations in one process (one at a time per thread). */
+#ifndef XS_SIM_H
+#define XS_SIM_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <xen/xen.h>
+#include <xen/vcpu.h>
+#include <xen/hvm/params.h>
+#include <xen/arch-x86/hvm/start_info.h>
+#include <capstone/capstone.h>
+
+#include "loader.h"
+#include "prng.h"
+#include "scenario.h"
+#include "trace.h"
+
+#define XS_MAX_VCPUS 128
+#define XS_MAX_DOMAINS XS_SCN_MAX_DOMAINS
+#define XS_PAGE_SIZE 4096ULL
+#define XS_CONSOLE_MAX (16u << 20) /* bytes of console kept per domain */
+#define XS_MEMMAP_MAX 8
+
+/* Guest registers as the VM entry/exit code lays them out (vmentry.S). */
+struct xs_regs {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+    uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    uint64_t rflags, rsp, rip;
+};
+
+enum xs_vcpu_state {
+    XS_VCPU_DOWN,     /* not brought up, or went down (hlt with IF clear) */
+    XS_VCPU_RUNNABLE,
+    XS_VCPU_BLOCKED,  /* SCHEDOP_block / hlt: waits for an event */
+    XS_VCPU_POLLING,  /* SCHEDOP_poll: waits for listed ports or timeout */
+};
+
+/* Why control came back from guest code. */
+enum xs_exit_kind {
+    XS_EXIT_HYPERCALL = 1, /* direct stub: rax = nr, return address at [rsp] */
+    XS_EXIT_SIGNAL = 2,    /* a trapped instruction or a fault, see xs_vcpu.sig */
+};
+
+struct xs_domain;
+
+struct xs_vcpu {
+    struct xs_domain *dom;
+    unsigned id;
+    struct xs_regs regs;
+    enum xs_vcpu_state state;
+    bool virt_if; /* the guest's RFLAGS.IF, tracked through trapped cli/sti */
+    /* Last trap, filled by the signal handler. */
+    struct {
+        int signo, code;
+        uint64_t addr;
+    } sig;
+    /* vcpu_info: in shared_info until the guest registers its own. */
+    uint64_t vcpu_info_gpa; /* 0 = use shared_info->vcpu_info[id] */
+    uint64_t idt_base;      /* from the trapped lidt */
+    uint16_t idt_limit;
+    /* runstate accounting (VCPUOP_get_runstate_info) */
+    struct vcpu_runstate_info runstate;
+    uint64_t runstate_area_gva; /* VCPUOP_register_runstate_memory_area, 0 = none */
+    /* SCHEDOP_poll */
+    uint64_t poll_deadline_ns; /* 0 = none */
+    uint32_t poll_ports[128];
+    unsigned nr_poll_ports;
+    uint64_t last_pvclock_ns; /* vtime the pvclock was last written at */
+};
+
+struct xs_domain {
+    struct xs_sim *sim;
+    unsigned index;          /* position in sim->domains */
+    domid_t domid;
+    char name[XS_SCN_NAME_MAX];
+    enum xs_hypercall_mode hc_mode;
+    /* Guest RAM: [0, ram_bytes) physical at host address base.  Backed by a
+     * memfd; pages past ram_bytes in the memfd hold shared_info. */
+    uint8_t *base;
+    uint64_t ram_bytes;
+    int memfd;
+    uint64_t slot;           /* which XS_SLOT_SIZE window of address space */
+    shared_info_t *shared_info;      /* emulator's own mapping */
+    uint64_t shared_info_gpfn;       /* where the guest mapped it, or ~0 */
+    uint64_t hvm_params[HVM_NR_PARAMS];
+    uint64_t hypercall_page_gpa;     /* ~0 until installed */
+    struct hvm_memmap_table_entry memmap[XS_MEMMAP_MAX];
+    unsigned nr_memmap;
+    uint64_t start_info_pa;
+    struct xs_image image;
+    unsigned nr_vcpus;
+    struct xs_vcpu *vcpus;
+    int end_state;          /* enum xs_end_state, XS_END_RUNNING while alive */
+    uint32_t shutdown_code; /* SCHEDOP_shutdown_code */
+    char *console;          /* everything the guest wrote */
+    size_t console_len;
+    bool console_truncated;
+    size_t console_line_start; /* where the current (unprinted) line begins */
+};
+
+struct xs_sim_config {
+    uint64_t seed;
+    FILE *console_out;       /* guest console goes here (NULL: nowhere) */
+    bool console_prefix;     /* prefix lines with "name| " */
+    FILE *log;               /* xensim's own messages (crash reports) */
+    const char *trace_path;  /* binary trace file, or NULL */
+    uint64_t vtime_limit_ns;
+    uint64_t exit_limit;
+};
+
+struct xs_sim {
+    struct xs_sim_config cfg;
+    struct xs_prng prng;
+    uint64_t vtime_ns;
+    uint64_t nr_exits;
+    struct xs_trace trace;
+    csh capstone;
+    unsigned nr_domains;
+    struct xs_domain *domains[XS_MAX_DOMAINS];
+    struct xs_vcpu *current; /* vCPU executing guest code, else NULL */
+    char stop_reason[256];   /* why the run loop stopped, "" if all domains ended */
+    void *altstack;          /* signal stack for this simulation's thread */
+};
+
+struct xs_domain_config {
+    const char *name;
+    const char *image_path;
+    uint64_t memory_mib;
+    unsigned vcpus;
+    const char *cmdline;
+    enum xs_hypercall_mode hypercalls;
+};
+
+/* sim.c */
+int xs_sim_init(struct xs_sim *sim, const struct xs_sim_config *cfg, char *err, size_t errlen);
+void xs_sim_destroy(struct xs_sim *sim);
+/* Runs until every domain ended, or a limit/deadlock stopped it. */
+void xs_sim_run(struct xs_sim *sim);
+void xs_log(struct xs_sim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* domain.c */
+struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_config *cfg,
+                                   char *err, size_t errlen);
+void xs_domain_destroy(struct xs_domain *d);
+void xs_domain_end(struct xs_domain *d, int end_state);
+static inline struct xs_vcpu *xs_vcpu_of(struct xs_domain *d, unsigned id)
+{
+    return id < d->nr_vcpus ? &d->vcpus[id] : NULL;
+}
+void xs_console_append(struct xs_domain *d, const char *buf, size_t len);
+
+/* vcpu.c */
+struct vcpu_info *xs_vcpu_info(struct xs_vcpu *v);
+void xs_vcpu_set_state(struct xs_vcpu *v, enum xs_vcpu_state st);
+void xs_vcpu_run_once(struct xs_vcpu *v);
+
+/* crash.c: a guest fault ends the domain with registers and disassembly. */
+void xs_domain_crash(struct xs_vcpu *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#endif

@@ -1,0 +1,120 @@
+/* Guest code runs natively, so a privileged or emulated instruction (cli,
+ * sti, hlt, wrmsr, rdtsc with CR4.TSD, in/out, lidt), Xen's forced-emulation
+ * prefix (ud2), vmcall, or a fault arrives as SIGSEGV/SIGILL/SIGBUS/SIGFPE/
+ * SIGTRAP.  The handler saves the guest registers into the vCPU and resumes
+ * the thread in host context (xs_signal_exit): a VM exit.  Signals raised by
+ * xensim's own code are passed on to whoever handled them before (the
+ * default action, or a sanitizer's report).
+ *
+ * Process-wide state here is unavoidable: signal dispositions belong to the
+ * process.  They are written once. */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include "sim.h"
+#include "trap.h"
+#include "vmentry.h"
+
+__thread struct xs_cpu_tls xs_tls;
+
+static const int trapped_signals[] = {SIGSEGV, SIGILL, SIGBUS, SIGFPE, SIGTRAP};
+static struct sigaction previous[NSIG];
+static atomic_flag installed = ATOMIC_FLAG_INIT;
+
+#define EFL_TF (1u << 8)
+#define EFL_DF (1u << 10)
+#define EFL_AC (1u << 18)
+
+static void pass_on(int sig, siginfo_t *si, void *uctx)
+{
+    const struct sigaction *p = &previous[sig];
+    if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
+        p->sa_sigaction(sig, si, uctx);
+        return;
+    }
+    if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+        p->sa_handler(sig);
+        return;
+    }
+    /* Restore the default action; the faulting instruction runs again and
+     * the process dies the ordinary way (core dump, status). */
+    signal(sig, SIG_DFL);
+}
+
+static void on_signal(int sig, siginfo_t *si, void *uctx)
+{
+    if (!xs_tls.in_guest) {
+        pass_on(sig, si, uctx);
+        return;
+    }
+    ucontext_t *uc = uctx;
+    greg_t *g = uc->uc_mcontext.gregs;
+    struct xs_vcpu *v = xs_tls.vcpu;
+    struct xs_regs *r = &v->regs;
+    r->rax = (uint64_t)g[REG_RAX];
+    r->rbx = (uint64_t)g[REG_RBX];
+    r->rcx = (uint64_t)g[REG_RCX];
+    r->rdx = (uint64_t)g[REG_RDX];
+    r->rsi = (uint64_t)g[REG_RSI];
+    r->rdi = (uint64_t)g[REG_RDI];
+    r->rbp = (uint64_t)g[REG_RBP];
+    r->rsp = (uint64_t)g[REG_RSP];
+    r->r8 = (uint64_t)g[REG_R8];
+    r->r9 = (uint64_t)g[REG_R9];
+    r->r10 = (uint64_t)g[REG_R10];
+    r->r11 = (uint64_t)g[REG_R11];
+    r->r12 = (uint64_t)g[REG_R12];
+    r->r13 = (uint64_t)g[REG_R13];
+    r->r14 = (uint64_t)g[REG_R14];
+    r->r15 = (uint64_t)g[REG_R15];
+    r->rip = (uint64_t)g[REG_RIP];
+    r->rflags = (uint64_t)g[REG_EFL];
+    v->sig.signo = sig;
+    v->sig.code = si->si_code;
+    v->sig.addr = (uint64_t)(uintptr_t)si->si_addr;
+    xs_tls.in_guest = 0;
+    g[REG_RIP] = (greg_t)(uintptr_t)xs_signal_exit;
+    g[REG_RSP] = (greg_t)xs_tls.host_rsp;
+    g[REG_RAX] = XS_EXIT_SIGNAL;
+    g[REG_EFL] &= ~(greg_t)(EFL_TF | EFL_DF | EFL_AC);
+}
+
+void *xs_trap_thread_init(void)
+{
+    if (!atomic_flag_test_and_set(&installed)) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_sigaction = on_signal;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < sizeof(trapped_signals) / sizeof(trapped_signals[0]); i++)
+            sigaction(trapped_signals[i], &sa, &previous[trapped_signals[i]]);
+    }
+    /* The kernel must not build signal frames on the guest's stack: that is
+     * guest RAM, and the frame would leak host state into it. */
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+        return NULL;
+    size_t size = 256 * 1024;
+    void *mem = malloc(size);
+    if (!mem)
+        return NULL;
+    stack_t ss = {.ss_sp = mem, .ss_size = size, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        free(mem);
+        return NULL;
+    }
+    return mem;
+}
+
+void xs_trap_thread_fini(void *altstack)
+{
+    if (!altstack)
+        return;
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    free(altstack);
+}
