@@ -125,6 +125,7 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
         v->id = i;
         v->state = XS_VCPU_DOWN;
         v->runstate.state = RUNSTATE_offline;
+        v->pvclock_stale = true;
     }
     /* vCPU 0 starts where the PVH trampoline would have arrived. */
     struct xs_vcpu *v0 = &d->vcpus[0];

@@ -36,7 +36,7 @@ static long vcpu_register_vcpu_info(struct xs_vcpu *caller, struct xs_vcpu *t, u
     else
         memset(new, 0, sizeof(*new));
     t->vcpu_info_gpa = gpa;
-    t->last_pvclock_ns = ~0ULL; /* rewrite time at the next entry */
+    t->pvclock_stale = true;
     return 0;
 }
 

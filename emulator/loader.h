@@ -21,19 +21,21 @@ struct xs_image_segment {
 };
 
 struct xs_image {
-    char name[256];       /* file name for messages */
-    uint8_t *data;        /* whole file (owned) */
+    char name[256]; /* file name for messages */
+    uint8_t *data;  /* whole file (owned) */
     size_t size;
-    uint64_t phys32_entry;   /* XEN_ELFNOTE_PHYS32_ENTRY (required) */
-    uint64_t entry64;        /* xensim XSNOTE_ENTRY64 physical address (required) */
-    uint64_t paddr_lo;       /* lowest loaded physical address */
-    uint64_t paddr_hi;       /* one past the highest (memsz) */
+    uint64_t phys32_entry; /* XEN_ELFNOTE_PHYS32_ENTRY (required) */
+    uint64_t entry64;      /* xensim XSNOTE_ENTRY64 physical address (required) */
+    uint64_t paddr_lo;     /* lowest loaded physical address */
+    uint64_t paddr_hi;     /* one past the highest (memsz) */
     unsigned nr_segments;
     struct xs_image_segment seg[XS_IMAGE_MAX_SEGMENTS];
-    char guest_os[64];       /* XEN_ELFNOTE_GUEST_OS if present, else "" */
+    char guest_os[64]; /* XEN_ELFNOTE_GUEST_OS if present, else "" */
 };
 
-/* Parse and validate an image held in memory (data is copied). */
+/* Parse and validate an image held in memory (data is copied).  On failure
+ * img owns nothing.  Both entries must lie in the file-backed part of an
+ * executable PT_LOAD; PT_LOADs with memsz 0 are ignored. */
 int xs_image_parse(struct xs_image *img, const char *name, const void *data, size_t size,
                    char *err, size_t errlen);
 /* Read a file and parse it. */

@@ -68,7 +68,7 @@ struct xs_vcpu {
     uint64_t poll_deadline_ns; /* 0 = none */
     uint32_t poll_ports[128];
     unsigned nr_poll_ports;
-    uint64_t last_pvclock_ns; /* vtime the pvclock was last written at */
+    bool pvclock_stale; /* vcpu_info.time needs writing before the next entry */
 };
 
 struct xs_domain {

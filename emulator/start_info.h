@@ -21,9 +21,10 @@ struct xs_start_info_layout {
 
 /* Write start_info at physical address at_pa (page aligned) followed by the
  * module list, the memory map and the command lines.  Everything must fit in
- * [at_pa, ram_size); -1 with a message in err otherwise. */
-int xs_start_info_build(uint8_t *ram, uint64_t ram_size, uint64_t at_pa, const char *cmdline,
-                        const struct hvm_memmap_table_entry *map, unsigned nr_map,
-                        const struct xs_module *mods, unsigned nr_mods,
+ * [at_pa, ram_size); -1 with a message in err otherwise.  A NULL cmdline (or
+ * module cmdline) gives cmdline_paddr 0; end_pa is not rounded up. */
+int xs_start_info_build(uint8_t *ram, uint64_t ram_size, uint64_t at_pa,
+                        const char *cmdline, const struct hvm_memmap_table_entry *map,
+                        unsigned nr_map, const struct xs_module *mods, unsigned nr_mods,
                         struct xs_start_info_layout *out, char *err, size_t errlen);
 #endif

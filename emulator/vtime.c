@@ -7,7 +7,9 @@ void xs_pvclock_update(struct xs_vcpu *v)
 {
     struct xs_sim *sim = v->dom->sim;
     struct vcpu_info *vi = xs_vcpu_info(v);
-    if (!vi || (v->last_pvclock_ns == sim->vtime_ns && vi->time.version))
+    /* The virtual TSC is exactly 2 GHz, so one write stays correct forever;
+     * rewriting it while the guest reads would only make it retry. */
+    if (!vi || !v->pvclock_stale)
         return;
     struct vcpu_time_info *t = &vi->time;
     /* Readers retry while the version is odd or changed under them. */
@@ -19,7 +21,7 @@ void xs_pvclock_update(struct xs_vcpu *v)
     t->tsc_shift = 0;
     t->flags = XEN_PVCLOCK_TSC_STABLE_BIT;
     __atomic_store_n(&t->version, ver + 2, __ATOMIC_RELEASE);
-    v->last_pvclock_ns = sim->vtime_ns;
+    v->pvclock_stale = false;
 }
 
 void xs_wallclock_init(struct xs_domain *d)

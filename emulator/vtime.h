@@ -18,7 +18,7 @@ static inline uint64_t xs_vtsc(const struct xs_sim *sim)
 {
     return sim->vtime_ns * 2;
 }
-/* Write vcpu_info.time (odd/even version protocol) if time moved. */
+/* Write vcpu_info.time (odd/even version protocol) if it is stale. */
 void xs_pvclock_update(struct xs_vcpu *v);
 void xs_wallclock_init(struct xs_domain *d);
 #endif

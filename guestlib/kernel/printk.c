@@ -1,4 +1,4 @@
-/* A small vsnprintf: %d %i %u %x %X %p %s %c %%, with l/ll/z, width, '0' and '-'. */
+/* A small vsnprintf: %d %i %u %x %X %p %s %c %%, with l/ll/z, width, '0', '-' and '#'. */
 #include <guest/printk.h>
 #include <guest/string.h>
 
@@ -15,8 +15,13 @@ static void put(struct out *o, char c)
 }
 
 static void put_num(struct out *o, uint64_t v, unsigned base, bool neg, int width, bool zero,
-                    bool left, bool upper)
+                    bool left, bool upper, bool alt)
 {
+    if (alt && base == 16) {
+        put(o, '0');
+        put(o, 'x');
+        width = width > 2 ? width - 2 : 0;
+    }
     char tmp[24];
     int n = 0;
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
@@ -49,13 +54,15 @@ int vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
             continue;
         }
         fmt++;
-        bool zero = false, left = false;
+        bool zero = false, left = false, alt = false;
         int width = 0, lng = 0;
         for (;; fmt++) {
             if (*fmt == '0')
                 zero = true;
             else if (*fmt == '-')
                 left = true;
+            else if (*fmt == '#')
+                alt = true;
             else
                 break;
         }
@@ -69,23 +76,22 @@ int vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
         case 'd':
         case 'i': {
             int64_t v = lng ? va_arg(ap, int64_t) : va_arg(ap, int);
-            put_num(&o, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0, width, zero, left, false);
+            put_num(&o, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0, width, zero, left, false,
+                    false);
             break;
         }
         case 'u':
             put_num(&o, lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, false, width, zero,
-                    left, false);
+                    left, false, false);
             break;
         case 'x':
         case 'X':
             put_num(&o, lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, false, width, zero,
-                    left, *fmt == 'X');
+                    left, *fmt == 'X', alt);
             break;
         case 'p':
-            put(&o, '0');
-            put(&o, 'x');
             put_num(&o, (uint64_t)(uintptr_t)va_arg(ap, void *), 16, false, width, zero, left,
-                    false);
+                    false, true);
             break;
         case 'c':
             put(&o, (char)va_arg(ap, int));

@@ -1,0 +1,11 @@
+/* xensim unit tests (Check).  Each test file provides one suite constructor,
+ * declared here and listed in the registry in main.c. */
+#ifndef XS_UNIT_H
+#define XS_UNIT_H
+#include <check.h>
+
+Suite *loader_suite(void);
+Suite *start_info_suite(void);
+Suite *scenario_suite(void);
+
+#endif
