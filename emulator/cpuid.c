@@ -26,8 +26,8 @@ static void leaf_version(struct xs_vcpu *v, uint32_t sub, uint32_t out[4])
 static void leaf_hypercall_page(struct xs_vcpu *v, uint32_t sub, uint32_t out[4])
 {
     (void)v, (void)sub;
-    out[0] = 1;                  /* number of hypercall transfer pages */
-    out[1] = XS_HYPERCALL_MSR;   /* MSR whose write installs them */
+    out[0] = 1;                /* number of hypercall transfer pages */
+    out[1] = XS_HYPERCALL_MSR; /* MSR whose write installs them */
 }
 
 static void leaf_tsc(struct xs_vcpu *v, uint32_t sub, uint32_t out[4])
@@ -68,7 +68,7 @@ void xs_cpuid(struct xs_vcpu *v, uint32_t leaf, uint32_t subleaf, uint32_t out[4
         memcpy(&out[2], "ntel", 4);
         break;
     case 1:
-        out[0] = 0x000906ea;                       /* family 6 */
+        out[0] = 0x000906ea;                      /* family 6 */
         out[1] = (v->id & 0xff) << 24 | 1u << 16; /* initial APIC id */
         out[2] = 1u << 31 | 1u << 0;              /* hypervisor, sse3 */
         out[3] = 0x078bfbff;                      /* fpu..sse2, tsc, msr, apic */

@@ -11,11 +11,13 @@ static const uint8_t vmcall_bytes[] = {0x0f, 0x01, 0xc1};
 static const uint8_t vmmcall_bytes[] = {0x0f, 0x01, 0xd9};
 
 static const char *const trap_names[XS_TRAP_COUNT] = {
-    [XS_TRAP_NONE] = "none",   [XS_TRAP_XEN_CPUID] = "xen-cpuid", [XS_TRAP_VMCALL] = "vmcall",
-    [XS_TRAP_CLI] = "cli",     [XS_TRAP_STI] = "sti",             [XS_TRAP_HLT] = "hlt",
-    [XS_TRAP_WRMSR] = "wrmsr", [XS_TRAP_RDMSR] = "rdmsr",         [XS_TRAP_RDTSC] = "rdtsc",
-    [XS_TRAP_RDTSCP] = "rdtscp", [XS_TRAP_LIDT] = "lidt",         [XS_TRAP_LGDT] = "lgdt",
-    [XS_TRAP_IN] = "in",       [XS_TRAP_OUT] = "out",
+    [XS_TRAP_NONE] = "none",     [XS_TRAP_XEN_CPUID] = "xen-cpuid",
+    [XS_TRAP_VMCALL] = "vmcall", [XS_TRAP_CLI] = "cli",
+    [XS_TRAP_STI] = "sti",       [XS_TRAP_HLT] = "hlt",
+    [XS_TRAP_WRMSR] = "wrmsr",   [XS_TRAP_RDMSR] = "rdmsr",
+    [XS_TRAP_RDTSC] = "rdtsc",   [XS_TRAP_RDTSCP] = "rdtscp",
+    [XS_TRAP_LIDT] = "lidt",     [XS_TRAP_LGDT] = "lgdt",
+    [XS_TRAP_IN] = "in",         [XS_TRAP_OUT] = "out",
 };
 
 const char *xs_trap_name(unsigned kind)
@@ -27,12 +29,12 @@ static const struct {
     unsigned cs_id;
     enum xs_trap_kind kind;
 } insn_map[] = {
-    {X86_INS_CLI, XS_TRAP_CLI},       {X86_INS_STI, XS_TRAP_STI},
-    {X86_INS_HLT, XS_TRAP_HLT},       {X86_INS_WRMSR, XS_TRAP_WRMSR},
-    {X86_INS_RDMSR, XS_TRAP_RDMSR},   {X86_INS_RDTSC, XS_TRAP_RDTSC},
-    {X86_INS_RDTSCP, XS_TRAP_RDTSCP}, {X86_INS_LIDT, XS_TRAP_LIDT},
-    {X86_INS_LGDT, XS_TRAP_LGDT},     {X86_INS_IN, XS_TRAP_IN},
-    {X86_INS_OUT, XS_TRAP_OUT},       {X86_INS_VMCALL, XS_TRAP_VMCALL},
+    {X86_INS_CLI, XS_TRAP_CLI},        {X86_INS_STI, XS_TRAP_STI},
+    {X86_INS_HLT, XS_TRAP_HLT},        {X86_INS_WRMSR, XS_TRAP_WRMSR},
+    {X86_INS_RDMSR, XS_TRAP_RDMSR},    {X86_INS_RDTSC, XS_TRAP_RDTSC},
+    {X86_INS_RDTSCP, XS_TRAP_RDTSCP},  {X86_INS_LIDT, XS_TRAP_LIDT},
+    {X86_INS_LGDT, XS_TRAP_LGDT},      {X86_INS_IN, XS_TRAP_IN},
+    {X86_INS_OUT, XS_TRAP_OUT},        {X86_INS_VMCALL, XS_TRAP_VMCALL},
     {X86_INS_VMMCALL, XS_TRAP_VMCALL},
 };
 
@@ -50,7 +52,8 @@ static unsigned reg_size(int reg)
     }
 }
 
-int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr, struct xs_insn *out)
+int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr,
+              struct xs_insn *out)
 {
     memset(out, 0, sizeof(*out));
     out->io_port = -1;
@@ -61,7 +64,8 @@ int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr, struct 
         snprintf(out->text, sizeof(out->text), "ud2; .ascii \"xen\"; cpuid");
         return 0;
     }
-    if (avail >= 3 && (!memcmp(bytes, vmcall_bytes, 3) || !memcmp(bytes, vmmcall_bytes, 3))) {
+    if (avail >= 3 &&
+        (!memcmp(bytes, vmcall_bytes, 3) || !memcmp(bytes, vmmcall_bytes, 3))) {
         out->kind = XS_TRAP_VMCALL;
         out->len = 3;
         snprintf(out->text, sizeof(out->text), bytes[2] == 0xc1 ? "vmcall" : "vmmcall");
@@ -69,14 +73,12 @@ int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr, struct 
     }
     cs_insn *insn = NULL;
     size_t n = cs_disasm(cs, bytes, avail < 15 ? avail : 15, addr, 1, &insn);
-    if (n != 1)
-        return -1;
+    if (n != 1) return -1;
     out->len = insn->size;
-    snprintf(out->text, sizeof(out->text), "%s%s%s", insn->mnemonic, insn->op_str[0] ? " " : "",
-             insn->op_str);
+    snprintf(out->text, sizeof(out->text), "%s%s%s", insn->mnemonic,
+             insn->op_str[0] ? " " : "", insn->op_str);
     for (size_t i = 0; i < sizeof(insn_map) / sizeof(insn_map[0]); i++)
-        if (insn_map[i].cs_id == insn->id)
-            out->kind = insn_map[i].kind;
+        if (insn_map[i].cs_id == insn->id) out->kind = insn_map[i].kind;
     cs_x86 *x = insn->detail ? &insn->detail->x86 : NULL;
     if (x && (out->kind == XS_TRAP_LIDT || out->kind == XS_TRAP_LGDT)) {
         if (x->op_count != 1 || x->operands[0].type != X86_OP_MEM ||
@@ -99,7 +101,8 @@ int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr, struct 
             out->io_size = reg_size(x->operands[data].reg);
             if (x->operands[port].type == X86_OP_IMM)
                 out->io_port = (int)(x->operands[port].imm & 0xff);
-            else if (x->operands[port].type != X86_OP_REG || x->operands[port].reg != X86_REG_DX)
+            else if (x->operands[port].type != X86_OP_REG ||
+                     x->operands[port].reg != X86_REG_DX)
                 out->kind = XS_TRAP_NONE;
         }
     }
@@ -110,24 +113,42 @@ int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr, struct 
 uint64_t xs_reg_by_cs_id(const struct xs_regs *r, int id)
 {
     switch (id) {
-    case X86_REG_RAX: return r->rax;
-    case X86_REG_RBX: return r->rbx;
-    case X86_REG_RCX: return r->rcx;
-    case X86_REG_RDX: return r->rdx;
-    case X86_REG_RSI: return r->rsi;
-    case X86_REG_RDI: return r->rdi;
-    case X86_REG_RBP: return r->rbp;
-    case X86_REG_RSP: return r->rsp;
-    case X86_REG_R8: return r->r8;
-    case X86_REG_R9: return r->r9;
-    case X86_REG_R10: return r->r10;
-    case X86_REG_R11: return r->r11;
-    case X86_REG_R12: return r->r12;
-    case X86_REG_R13: return r->r13;
-    case X86_REG_R14: return r->r14;
-    case X86_REG_R15: return r->r15;
-    case X86_REG_RIP: return r->rip;
-    default: return 0;
+    case X86_REG_RAX:
+        return r->rax;
+    case X86_REG_RBX:
+        return r->rbx;
+    case X86_REG_RCX:
+        return r->rcx;
+    case X86_REG_RDX:
+        return r->rdx;
+    case X86_REG_RSI:
+        return r->rsi;
+    case X86_REG_RDI:
+        return r->rdi;
+    case X86_REG_RBP:
+        return r->rbp;
+    case X86_REG_RSP:
+        return r->rsp;
+    case X86_REG_R8:
+        return r->r8;
+    case X86_REG_R9:
+        return r->r9;
+    case X86_REG_R10:
+        return r->r10;
+    case X86_REG_R11:
+        return r->r11;
+    case X86_REG_R12:
+        return r->r12;
+    case X86_REG_R13:
+        return r->r13;
+    case X86_REG_R14:
+        return r->r14;
+    case X86_REG_R15:
+        return r->r15;
+    case X86_REG_RIP:
+        return r->rip;
+    default:
+        return 0;
     }
 }
 
@@ -138,7 +159,6 @@ uint64_t xs_insn_mem_addr(const struct xs_insn *in, const struct xs_regs *r)
         a += r->rip + in->len;
     else if (in->mem_base)
         a += xs_reg_by_cs_id(r, in->mem_base);
-    if (in->mem_index)
-        a += xs_reg_by_cs_id(r, in->mem_index) * (uint64_t)in->mem_scale;
+    if (in->mem_index) a += xs_reg_by_cs_id(r, in->mem_index) * (uint64_t)in->mem_scale;
     return a;
 }

@@ -40,7 +40,8 @@ struct xs_insn {
 /* Decode one instruction from bytes (avail of them readable) at guest
  * address addr.  Returns 0 (kind may be XS_TRAP_NONE) or -1 when the bytes
  * are not a valid instruction. */
-int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr, struct xs_insn *out);
+int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr,
+              struct xs_insn *out);
 /* Effective address of the memory operand given the guest's registers. */
 uint64_t xs_insn_mem_addr(const struct xs_insn *in, const struct xs_regs *r);
 /* A guest register by capstone id (0 for ids it does not model). */

@@ -16,7 +16,7 @@
 /* Pages at the top of RAM kept out of the guest's memory map for the
  * simulator's special pages (as Xen's are outside the guest's RAM). */
 #define XS_SPECIAL_PAGES 8ULL
-#define XS_MAX_SLOTS 1024
+#define XS_MAX_SLOTS     1024
 
 static int map_ram(struct xs_domain *d, char *err, size_t errlen)
 {
@@ -31,29 +31,32 @@ static int map_ram(struct xs_domain *d, char *err, size_t errlen)
      * fault instead of landing in another domain or in xensim. */
     for (uint64_t slot = 0; slot < XS_MAX_SLOTS; slot++) {
         void *want = (void *)(uintptr_t)(XS_DIRECTMAP_BASE + slot * XS_SLOT_SIZE);
-        void *got = mmap(want, XS_SLOT_SIZE, PROT_NONE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        void *got = mmap(
+            want, XS_SLOT_SIZE, PROT_NONE,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
         if (got == want) {
             d->slot = slot;
             d->base = want;
             break;
         }
-        if (got != MAP_FAILED)
-            munmap(got, XS_SLOT_SIZE);
+        if (got != MAP_FAILED) munmap(got, XS_SLOT_SIZE);
     }
     if (!d->base) {
-        snprintf(err, errlen, "domain %s: no free address-space slot for guest RAM", d->name);
+        snprintf(err, errlen, "domain %s: no free address-space slot for guest RAM",
+                 d->name);
         return -1;
     }
-    if (mmap(d->base, d->ram_bytes, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED | MAP_FIXED,
-             d->memfd, 0) == MAP_FAILED) {
-        snprintf(err, errlen, "domain %s: cannot map guest RAM: %s", d->name, strerror(errno));
+    if (mmap(d->base, d->ram_bytes, PROT_READ | PROT_WRITE | PROT_EXEC,
+             MAP_SHARED | MAP_FIXED, d->memfd, 0) == MAP_FAILED) {
+        snprintf(err, errlen, "domain %s: cannot map guest RAM: %s", d->name,
+                 strerror(errno));
         return -1;
     }
     void *si = mmap(NULL, XS_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, d->memfd,
                     (off_t)d->ram_bytes);
     if (si == MAP_FAILED) {
-        snprintf(err, errlen, "domain %s: cannot map shared_info: %s", d->name, strerror(errno));
+        snprintf(err, errlen, "domain %s: cannot map shared_info: %s", d->name,
+                 strerror(errno));
         return -1;
     }
     d->shared_info = si;
@@ -65,8 +68,9 @@ static void build_memmap(struct xs_domain *d)
     uint64_t special = XS_SPECIAL_PAGES * XS_PAGE_SIZE;
     d->memmap[0] = (struct hvm_memmap_table_entry){
         .addr = 0, .size = d->ram_bytes - special, .type = XEN_HVM_MEMMAP_TYPE_RAM};
-    d->memmap[1] = (struct hvm_memmap_table_entry){
-        .addr = d->ram_bytes - special, .size = special, .type = XEN_HVM_MEMMAP_TYPE_RESERVED};
+    d->memmap[1] = (struct hvm_memmap_table_entry){.addr = d->ram_bytes - special,
+                                                   .size = special,
+                                                   .type = XEN_HVM_MEMMAP_TYPE_RESERVED};
     d->nr_memmap = 2;
 }
 
@@ -78,8 +82,8 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
         return NULL;
     }
     if (cfg->memory_mib < 2 || cfg->memory_mib > 65536) {
-        snprintf(err, errlen, "domain %s: memory %" PRIu64 " MiB outside 2..65536", cfg->name,
-                 cfg->memory_mib);
+        snprintf(err, errlen, "domain %s: memory %" PRIu64 " MiB outside 2..65536",
+                 cfg->name, cfg->memory_mib);
         return NULL;
     }
     if (cfg->vcpus < 1 || cfg->vcpus > XS_MAX_VCPUS) {
@@ -105,12 +109,12 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     if (xs_image_open(&d->image, cfg->image_path, err, errlen) || map_ram(d, err, errlen))
         goto fail;
     build_memmap(d);
-    if (xs_image_load(&d->image, d->base, d->memmap[0].size, err, errlen))
-        goto fail;
+    if (xs_image_load(&d->image, d->base, d->memmap[0].size, err, errlen)) goto fail;
     struct xs_start_info_layout lay;
     uint64_t si_pa = (d->image.paddr_hi + XS_PAGE_SIZE - 1) & ~(XS_PAGE_SIZE - 1);
-    if (xs_start_info_build(d->base, d->memmap[0].size, si_pa, cfg->cmdline ? cfg->cmdline : "",
-                            d->memmap, d->nr_memmap, NULL, 0, &lay, err, errlen))
+    if (xs_start_info_build(d->base, d->memmap[0].size, si_pa,
+                            cfg->cmdline ? cfg->cmdline : "", d->memmap, d->nr_memmap,
+                            NULL, 0, &lay, err, errlen))
         goto fail;
     d->start_info_pa = lay.start_info_pa;
     d->nr_vcpus = cfg->vcpus;
@@ -137,8 +141,8 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     xs_wallclock_init(d);
     sim->domains[sim->nr_domains++] = d;
     uint64_t ta[3] = {d->ram_bytes, d->nr_vcpus, d->image.entry64};
-    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_DOMAIN_CREATE, 0, ta, 3, 0,
-                  d->name, (uint32_t)strlen(d->name));
+    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_DOMAIN_CREATE, 0, ta, 3,
+                  0, d->name, (uint32_t)strlen(d->name));
     return d;
 fail:
     xs_domain_destroy(d);
@@ -147,14 +151,10 @@ fail:
 
 void xs_domain_destroy(struct xs_domain *d)
 {
-    if (!d)
-        return;
-    if (d->base)
-        munmap(d->base, XS_SLOT_SIZE);
-    if (d->shared_info)
-        munmap(d->shared_info, XS_PAGE_SIZE);
-    if (d->memfd >= 0)
-        close(d->memfd);
+    if (!d) return;
+    if (d->base) munmap(d->base, XS_SLOT_SIZE);
+    if (d->shared_info) munmap(d->shared_info, XS_PAGE_SIZE);
+    if (d->memfd >= 0) close(d->memfd);
     xs_image_free(&d->image);
     free(d->vcpus);
     free(d->console);
@@ -163,33 +163,32 @@ void xs_domain_destroy(struct xs_domain *d)
 
 void xs_domain_end(struct xs_domain *d, int end_state)
 {
-    if (d->end_state != XS_END_RUNNING)
-        return;
+    if (d->end_state != XS_END_RUNNING) return;
     d->end_state = end_state;
     for (unsigned i = 0; i < d->nr_vcpus; i++)
         xs_vcpu_set_state(&d->vcpus[i], XS_VCPU_DOWN);
     struct xs_sim *sim = d->sim;
     uint64_t code = d->shutdown_code;
-    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_END, (unsigned)end_state, &code,
-                  1, 0, NULL, 0);
+    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_END, (unsigned)end_state,
+                  &code, 1, 0, NULL, 0);
 }
 
 /* Console text is kept whole for scenario checks and echoed line by line. */
 void xs_console_append(struct xs_domain *d, const char *buf, size_t len)
 {
     struct xs_sim *sim = d->sim;
-    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_CONSOLE, 0, NULL, 0, 0, buf,
-                  (uint32_t)len);
+    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_CONSOLE, 0, NULL, 0, 0,
+                  buf, (uint32_t)len);
     if (d->console_len + len > XS_CONSOLE_MAX) {
         if (!d->console_truncated)
-            xs_log(sim, "xensim: domain %u (%s): console output over %u bytes, rest dropped",
+            xs_log(sim,
+                   "xensim: domain %u (%s): console output over %u bytes, rest dropped",
                    d->domid, d->name, XS_CONSOLE_MAX);
         d->console_truncated = true;
         return;
     }
     char *n = realloc(d->console, d->console_len + len + 1);
-    if (!n)
-        return;
+    if (!n) return;
     d->console = n;
     memcpy(d->console + d->console_len, buf, len);
     d->console_len += len;
@@ -198,12 +197,10 @@ void xs_console_append(struct xs_domain *d, const char *buf, size_t len)
     for (;;) {
         char *nl = memchr(d->console + d->console_line_start, '\n',
                           d->console_len - d->console_line_start);
-        if (!nl)
-            break;
+        if (!nl) break;
         size_t start = d->console_line_start, end = (size_t)(nl - d->console);
         if (out) {
-            if (sim->cfg.console_prefix)
-                fprintf(out, "%s| ", d->name);
+            if (sim->cfg.console_prefix) fprintf(out, "%s| ", d->name);
             fwrite(d->console + start, 1, end - start + 1, out);
         }
         d->console_line_start = end + 1;

@@ -79,10 +79,11 @@ static enum emu_result emu_hlt(struct emu_ctx *c)
         xs_vcpu_set_state(v, XS_VCPU_DOWN);
         c->result = 1;
         for (unsigned i = 0; i < v->dom->nr_vcpus; i++)
-            if (v->dom->vcpus[i].state != XS_VCPU_DOWN)
-                return EMU_NEXT;
-        xs_log(v->dom->sim, "domain %u (%s): all vCPUs halted with interrupts disabled: "
-               "powering off, as Xen does", v->dom->domid, v->dom->name);
+            if (v->dom->vcpus[i].state != XS_VCPU_DOWN) return EMU_NEXT;
+        xs_log(v->dom->sim,
+               "domain %u (%s): all vCPUs halted with interrupts disabled: "
+               "powering off, as Xen does",
+               v->dom->domid, v->dom->name);
         xs_domain_end(v->dom, XS_END_POWEROFF);
         return EMU_NEXT;
     }
@@ -92,7 +93,8 @@ static enum emu_result emu_hlt(struct emu_ctx *c)
 
 static enum emu_result gp_fault(struct emu_ctx *c, const char *what)
 {
-    xs_domain_crash(c->v, "%s: guest takes #GP and has no handler xensim can deliver to", what);
+    xs_domain_crash(c->v, "%s: guest takes #GP and has no handler xensim can deliver to",
+                    what);
     return EMU_FAULT;
 }
 
@@ -102,7 +104,9 @@ static enum emu_result emu_wrmsr(struct emu_ctx *c)
     uint32_t msr = (uint32_t)r->rcx;
     uint64_t val = (uint32_t)r->rax | (r->rdx << 32);
     c->tr[0] = msr;
-    c->tr[1] = val >= (uint64_t)(uintptr_t)c->v->dom->base ? xs_gva_for_trace(c->v->dom, val) : val;
+    c->tr[1] = val >= (uint64_t)(uintptr_t)c->v->dom->base
+                   ? xs_gva_for_trace(c->v->dom, val)
+                   : val;
     if (xs_msr_write(c->v, msr, val)) {
         char what[80];
         snprintf(what, sizeof(what), "wrmsr %#x <- %#" PRIx64, msr, val);
@@ -132,8 +136,7 @@ static enum emu_result emu_rdtsc(struct emu_ctx *c)
     struct xs_sim *sim = c->v->dom->sim;
     sim->vtime_ns += XS_COST_RDTSC_NS;
     set_edx_eax(&c->v->regs, xs_vtsc(sim));
-    if (c->in->kind == XS_TRAP_RDTSCP)
-        c->v->regs.rcx = c->v->id; /* TSC_AUX */
+    if (c->in->kind == XS_TRAP_RDTSCP) c->v->regs.rcx = c->v->id; /* TSC_AUX */
     c->result = xs_vtsc(sim);
     return EMU_NEXT;
 }
@@ -170,7 +173,8 @@ static uint16_t io_port(const struct emu_ctx *c)
 static enum emu_result emu_in(struct emu_ctx *c)
 {
     struct xs_regs *r = &c->v->regs;
-    uint64_t mask = c->in->io_size == 4 ? 0xffffffffULL : (1ULL << (8 * c->in->io_size)) - 1;
+    uint64_t mask =
+        c->in->io_size == 4 ? 0xffffffffULL : (1ULL << (8 * c->in->io_size)) - 1;
     c->tr[0] = io_port(c);
     c->tr[1] = c->in->io_size;
     if (c->in->io_size == 4)
@@ -183,7 +187,8 @@ static enum emu_result emu_in(struct emu_ctx *c)
 
 static enum emu_result emu_out(struct emu_ctx *c)
 {
-    uint64_t mask = c->in->io_size == 4 ? 0xffffffffULL : (1ULL << (8 * c->in->io_size)) - 1;
+    uint64_t mask =
+        c->in->io_size == 4 ? 0xffffffffULL : (1ULL << (8 * c->in->io_size)) - 1;
     c->tr[0] = io_port(c);
     c->tr[1] = c->v->regs.rax & mask;
     return EMU_NEXT;
@@ -211,12 +216,18 @@ static const struct {
 static const char *signal_what(int signo)
 {
     switch (signo) {
-    case SIGFPE: return "arithmetic exception (#DE)";
-    case SIGTRAP: return "breakpoint/debug trap (#BP/#DB)";
-    case SIGBUS: return "bus error (#AC or misaligned access)";
-    case SIGILL: return "invalid opcode (#UD)";
-    case SIGSEGV: return "general protection fault (#GP)";
-    default: return "unexpected signal";
+    case SIGFPE:
+        return "arithmetic exception (#DE)";
+    case SIGTRAP:
+        return "breakpoint/debug trap (#BP/#DB)";
+    case SIGBUS:
+        return "bus error (#AC or misaligned access)";
+    case SIGILL:
+        return "invalid opcode (#UD)";
+    case SIGSEGV:
+        return "general protection fault (#GP)";
+    default:
+        return "unexpected signal";
     }
 }
 
@@ -224,20 +235,24 @@ void xs_emulate_signal_exit(struct xs_vcpu *v)
 {
     struct xs_domain *d = v->dom;
     struct xs_sim *sim = d->sim;
-    if (v->sig.signo == SIGSEGV && (v->sig.code == SEGV_MAPERR || v->sig.code == SEGV_ACCERR)) {
+    if (v->sig.signo == SIGSEGV &&
+        (v->sig.code == SEGV_MAPERR || v->sig.code == SEGV_ACCERR)) {
         uint64_t a = v->sig.addr, b = (uint64_t)(uintptr_t)d->base;
         if (a >= b && a - b < XS_SLOT_SIZE)
-            xs_domain_crash(v, "page fault (#PF) at guest physical %#" PRIx64
-                            " (guest RAM ends at %#" PRIx64 ")", a - b, d->ram_bytes);
+            xs_domain_crash(v,
+                            "page fault (#PF) at guest physical %#" PRIx64
+                            " (guest RAM ends at %#" PRIx64 ")",
+                            a - b, d->ram_bytes);
         else
-            xs_domain_crash(v, "page fault (#PF) at %#" PRIx64
-                            ", outside this domain's address space", a);
+            xs_domain_crash(v,
+                            "page fault (#PF) at %#" PRIx64
+                            ", outside this domain's address space",
+                            a);
         return;
     }
     if (v->sig.signo != SIGSEGV && v->sig.signo != SIGILL) {
         /* int3 reports the address after itself; point at the instruction. */
-        if (v->sig.signo == SIGTRAP && v->sig.code == SI_KERNEL)
-            v->regs.rip--;
+        if (v->sig.signo == SIGTRAP && v->sig.code == SI_KERNEL) v->regs.rip--;
         xs_domain_crash(v, "%s", signal_what(v->sig.signo));
         return;
     }
@@ -261,12 +276,11 @@ void xs_emulate_signal_exit(struct xs_vcpu *v)
     struct emu_ctx c = {.v = v, .in = &in};
     sim->vtime_ns += emulators[in.kind].cost_ns;
     uint64_t rip_gpa = v->regs.rip - (uint64_t)(uintptr_t)d->base;
-    if (emulators[in.kind].fn(&c) != EMU_NEXT)
-        return;
+    if (emulators[in.kind].fn(&c) != EMU_NEXT) return;
     v->regs.rip += in.len;
     if (in.kind != XS_TRAP_VMCALL) {
         uint64_t ta[3] = {c.tr[0], c.tr[1], rip_gpa};
-        xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, v->id, XS_TR_TRAP, in.kind, ta, 3,
-                      (int64_t)c.result, NULL, 0);
+        xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, v->id, XS_TR_TRAP, in.kind,
+                      ta, 3, (int64_t)c.result, NULL, 0);
     }
 }

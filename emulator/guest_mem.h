@@ -11,16 +11,14 @@
 /* Host pointer for guest physical [gpa, gpa+len), or NULL if not all RAM. */
 static inline void *xs_gpa_ptr(struct xs_domain *d, uint64_t gpa, uint64_t len)
 {
-    if (gpa > d->ram_bytes || len > d->ram_bytes - gpa)
-        return NULL;
+    if (gpa > d->ram_bytes || len > d->ram_bytes - gpa) return NULL;
     return d->base + gpa;
 }
 
 static inline void *xs_gva_ptr(struct xs_domain *d, uint64_t gva, uint64_t len)
 {
     uint64_t b = (uint64_t)(uintptr_t)d->base;
-    if (gva < b)
-        return NULL;
+    if (gva < b) return NULL;
     return xs_gpa_ptr(d, gva - b, len);
 }
 
@@ -35,11 +33,11 @@ static inline uint64_t xs_gva_for_trace(struct xs_domain *d, uint64_t gva)
     return xs_gva_is_ram(d, gva) ? gva - (uint64_t)(uintptr_t)d->base : gva;
 }
 
-static inline int xs_copy_from_guest(struct xs_domain *d, void *dst, uint64_t gva, size_t len)
+static inline int xs_copy_from_guest(struct xs_domain *d, void *dst, uint64_t gva,
+                                     size_t len)
 {
     void *p = xs_gva_ptr(d, gva, len);
-    if (!p)
-        return -XEN_EFAULT;
+    if (!p) return -XEN_EFAULT;
     memcpy(dst, p, len);
     return 0;
 }
@@ -48,8 +46,7 @@ static inline int xs_copy_to_guest(struct xs_domain *d, uint64_t gva, const void
                                    size_t len)
 {
     void *p = xs_gva_ptr(d, gva, len);
-    if (!p)
-        return -XEN_EFAULT;
+    if (!p) return -XEN_EFAULT;
     memcpy(p, src, len);
     return 0;
 }

@@ -13,8 +13,7 @@ long xs_hc_console_io(struct xs_vcpu *v, const uint64_t a[5])
     switch (cmd) {
     case CONSOLEIO_write:
         /* Check the whole buffer first, so a bad one writes nothing. */
-        if (count && !xs_gva_ptr(v->dom, buf, count))
-            return -XEN_EFAULT;
+        if (count && !xs_gva_ptr(v->dom, buf, count)) return -XEN_EFAULT;
         for (uint64_t off = 0; off < count; off += CHUNK) {
             size_t n = count - off < CHUNK ? (size_t)(count - off) : CHUNK;
             xs_copy_from_guest(v->dom, tmp, buf + off, n);
@@ -22,8 +21,7 @@ long xs_hc_console_io(struct xs_vcpu *v, const uint64_t a[5])
         }
         return 0;
     case CONSOLEIO_read:
-        if (count && !xs_gva_ptr(v->dom, buf, count))
-            return -XEN_EFAULT;
+        if (count && !xs_gva_ptr(v->dom, buf, count)) return -XEN_EFAULT;
         return 0; /* no input on the hypervisor console */
     default:
         return -XEN_ENOSYS;

@@ -42,8 +42,7 @@ static long check_param(struct xs_vcpu *v, const struct xen_hvm_param *p)
 {
     if (p->domid != DOMID_SELF && p->domid != v->dom->domid) {
         for (unsigned i = 0; i < v->dom->sim->nr_domains; i++)
-            if (v->dom->sim->domains[i]->domid == p->domid)
-                return -XEN_EPERM;
+            if (v->dom->sim->domains[i]->domid == p->domid) return -XEN_EPERM;
         return -XEN_ESRCH;
     }
     return p->index >= HVM_NR_PARAMS ? -XEN_EINVAL : 0;
@@ -60,21 +59,17 @@ static long callback_irq_valid(uint64_t value)
 static long hvm_param(struct xs_vcpu *v, uint64_t arg, bool set)
 {
     struct xen_hvm_param p;
-    if (xs_copy_from_guest(v->dom, &p, arg, sizeof(p)))
-        return -XEN_EFAULT;
+    if (xs_copy_from_guest(v->dom, &p, arg, sizeof(p))) return -XEN_EFAULT;
     long rc = check_param(v, &p);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (set) {
-        if (!guest_may_set(p.index))
-            return -XEN_EPERM;
+        if (!guest_may_set(p.index)) return -XEN_EPERM;
         if (p.index == HVM_PARAM_CALLBACK_IRQ && (rc = callback_irq_valid(p.value)))
             return rc;
         v->dom->hvm_params[p.index] = p.value;
         return 0;
     }
-    if (!guest_may_get(p.index))
-        return -XEN_EPERM;
+    if (!guest_may_get(p.index)) return -XEN_EPERM;
     p.value = v->dom->hvm_params[p.index];
     return xs_copy_to_guest(v->dom, arg, &p, sizeof(p));
 }

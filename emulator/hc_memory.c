@@ -16,11 +16,9 @@ typedef long (*memory_fn)(struct xs_vcpu *v, uint64_t arg);
 /* Only the domain itself: Xen's XSM default lets a DomU name no other. */
 static long self_domain(struct xs_vcpu *v, domid_t domid)
 {
-    if (domid == DOMID_SELF || domid == v->dom->domid)
-        return 0;
+    if (domid == DOMID_SELF || domid == v->dom->domid) return 0;
     for (unsigned i = 0; i < v->dom->sim->nr_domains; i++)
-        if (v->dom->sim->domains[i]->domid == domid)
-            return -XEN_EPERM;
+        if (v->dom->sim->domains[i]->domid == domid) return -XEN_EPERM;
     return -XEN_ESRCH;
 }
 
@@ -28,8 +26,7 @@ static long mem_memory_map(struct xs_vcpu *v, uint64_t arg)
 {
     struct xs_domain *d = v->dom;
     struct xen_memory_map map;
-    if (xs_copy_from_guest(d, &map, arg, sizeof(map)))
-        return -XEN_EFAULT;
+    if (xs_copy_from_guest(d, &map, arg, sizeof(map))) return -XEN_EFAULT;
     unsigned n = map.nr_entries < d->nr_memmap ? map.nr_entries : d->nr_memmap;
     uint64_t buf = (uint64_t)(uintptr_t)map.buffer.p;
     if (n && !xs_gva_ptr(d, buf, (uint64_t)n * sizeof(struct e820_entry)))
@@ -46,32 +43,27 @@ static long mem_memory_map(struct xs_vcpu *v, uint64_t arg)
 static int map_frame(struct xs_domain *d, uint64_t gpfn, uint64_t offset)
 {
     void *at = d->base + gpfn * XS_PAGE_SIZE;
-    return mmap(at, XS_PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED | MAP_FIXED,
-                d->memfd, (off_t)offset) == at ? 0 : -1;
+    return mmap(at, XS_PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                MAP_SHARED | MAP_FIXED, d->memfd, (off_t)offset) == at
+               ? 0
+               : -1;
 }
 
 static long mem_add_to_physmap(struct xs_vcpu *v, uint64_t arg)
 {
     struct xs_domain *d = v->dom;
     struct xen_add_to_physmap x;
-    if (xs_copy_from_guest(d, &x, arg, sizeof(x)))
-        return -XEN_EFAULT;
+    if (xs_copy_from_guest(d, &x, arg, sizeof(x))) return -XEN_EFAULT;
     long rc = self_domain(v, x.domid);
-    if (rc)
-        return rc;
-    if (x.space != XENMAPSPACE_shared_info)
-        return -XEN_EINVAL;
-    if (x.idx != 0)
-        return -XEN_EINVAL;
+    if (rc) return rc;
+    if (x.space != XENMAPSPACE_shared_info) return -XEN_EINVAL;
+    if (x.idx != 0) return -XEN_EINVAL;
     /* xensim keeps every guest frame inside the RAM window. */
-    if (x.gpfn >= d->ram_bytes / XS_PAGE_SIZE)
-        return -XEN_EINVAL;
-    if (d->shared_info_gpfn == x.gpfn)
-        return 0;
+    if (x.gpfn >= d->ram_bytes / XS_PAGE_SIZE) return -XEN_EINVAL;
+    if (d->shared_info_gpfn == x.gpfn) return 0;
     /* The frame now shows shared_info; a previous location gets its RAM
      * page back. */
-    if (map_frame(d, x.gpfn, d->ram_bytes))
-        return -XEN_ENOMEM;
+    if (map_frame(d, x.gpfn, d->ram_bytes)) return -XEN_ENOMEM;
     if (d->shared_info_gpfn != ~0ULL)
         map_frame(d, d->shared_info_gpfn, d->shared_info_gpfn * XS_PAGE_SIZE);
     d->shared_info_gpfn = x.gpfn;
@@ -87,11 +79,9 @@ static long mem_maximum_ram_page(struct xs_vcpu *v, uint64_t arg)
 static long reservation(struct xs_vcpu *v, uint64_t arg, bool gpfn)
 {
     domid_t domid;
-    if (xs_copy_from_guest(v->dom, &domid, arg, sizeof(domid)))
-        return -XEN_EFAULT;
+    if (xs_copy_from_guest(v->dom, &domid, arg, sizeof(domid))) return -XEN_EFAULT;
     long rc = self_domain(v, domid);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     uint64_t pages = v->dom->ram_bytes / XS_PAGE_SIZE;
     return (long)(gpfn ? pages - 1 : pages);
 }
@@ -118,7 +108,6 @@ static const memory_fn ops[] = {
 long xs_hc_memory_op(struct xs_vcpu *v, const uint64_t a[5])
 {
     uint64_t cmd = a[0] & XS_MEMOP_CMD_MASK;
-    if (cmd >= sizeof(ops) / sizeof(ops[0]) || !ops[cmd])
-        return -XEN_ENOSYS;
+    if (cmd >= sizeof(ops) / sizeof(ops[0]) || !ops[cmd]) return -XEN_ENOSYS;
     return ops[cmd](v, a[1]);
 }

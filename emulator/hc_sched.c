@@ -7,7 +7,7 @@
 #include "guest_mem.h"
 #include "hypercall.h"
 
-#define POLL_MAX_PORTS 128
+#define POLL_MAX_PORTS     128
 #define EVTCHN_2L_NR_PORTS (sizeof(xen_ulong_t) * 8 * sizeof(xen_ulong_t) * 8)
 
 typedef long (*sched_fn)(struct xs_vcpu *v, uint64_t arg);
@@ -29,10 +29,8 @@ static long sched_block(struct xs_vcpu *v, uint64_t arg)
     (void)arg;
     /* Xen re-enables event delivery, then blocks unless one is pending. */
     struct vcpu_info *vi = xs_vcpu_info(v);
-    if (vi)
-        vi->evtchn_upcall_mask = 0;
-    if (!upcall_pending(v))
-        xs_vcpu_set_state(v, XS_VCPU_BLOCKED);
+    if (vi) vi->evtchn_upcall_mask = 0;
+    if (!upcall_pending(v)) xs_vcpu_set_state(v, XS_VCPU_BLOCKED);
     return 0;
 }
 
@@ -47,25 +45,21 @@ static long sched_poll(struct xs_vcpu *v, uint64_t arg)
 {
     struct xs_domain *d = v->dom;
     struct sched_poll p;
-    if (xs_copy_from_guest(d, &p, arg, sizeof(p)))
-        return -XEN_EFAULT;
-    if (p.nr_ports > POLL_MAX_PORTS)
-        return -XEN_EINVAL;
+    if (xs_copy_from_guest(d, &p, arg, sizeof(p))) return -XEN_EFAULT;
+    if (p.nr_ports > POLL_MAX_PORTS) return -XEN_EINVAL;
     uint64_t ports = (uint64_t)(uintptr_t)p.ports.p;
-    if (p.nr_ports && xs_copy_from_guest(d, v->poll_ports, ports,
-                                         p.nr_ports * sizeof(evtchn_port_t)))
+    if (p.nr_ports &&
+        xs_copy_from_guest(d, v->poll_ports, ports, p.nr_ports * sizeof(evtchn_port_t)))
         return -XEN_EFAULT;
     for (unsigned i = 0; i < p.nr_ports; i++) {
-        if (v->poll_ports[i] >= EVTCHN_2L_NR_PORTS)
-            return -XEN_EINVAL;
-        if (port_pending(d, v->poll_ports[i]))
-            return 0;
+        if (v->poll_ports[i] >= EVTCHN_2L_NR_PORTS) return -XEN_EINVAL;
+        if (port_pending(d, v->poll_ports[i])) return 0;
     }
     v->nr_poll_ports = p.nr_ports;
     /* A deadline already past still blocks until the scheduler next idles,
      * as Xen's timer fires "immediately". */
-    v->poll_deadline_ns = p.timeout ? (p.timeout > d->sim->vtime_ns ? p.timeout : d->sim->vtime_ns)
-                                    : 0;
+    v->poll_deadline_ns =
+        p.timeout ? (p.timeout > d->sim->vtime_ns ? p.timeout : d->sim->vtime_ns) : 0;
     xs_vcpu_set_state(v, XS_VCPU_POLLING);
     return 0;
 }
@@ -73,10 +67,8 @@ static long sched_poll(struct xs_vcpu *v, uint64_t arg)
 static long sched_shutdown(struct xs_vcpu *v, uint64_t arg)
 {
     struct sched_shutdown s;
-    if (xs_copy_from_guest(v->dom, &s, arg, sizeof(s)))
-        return -XEN_EFAULT;
-    if (s.reason > SHUTDOWN_MAX)
-        return -XEN_EINVAL;
+    if (xs_copy_from_guest(v->dom, &s, arg, sizeof(s))) return -XEN_EFAULT;
+    if (s.reason > SHUTDOWN_MAX) return -XEN_EINVAL;
     xs_domain_end(v->dom, (int)s.reason);
     return 0;
 }
@@ -84,10 +76,8 @@ static long sched_shutdown(struct xs_vcpu *v, uint64_t arg)
 static long sched_shutdown_code(struct xs_vcpu *v, uint64_t arg)
 {
     struct sched_shutdown s;
-    if (xs_copy_from_guest(v->dom, &s, arg, sizeof(s)))
-        return -XEN_EFAULT;
-    if (s.reason > SHUTDOWN_MAX)
-        return -XEN_EINVAL;
+    if (xs_copy_from_guest(v->dom, &s, arg, sizeof(s))) return -XEN_EFAULT;
+    if (s.reason > SHUTDOWN_MAX) return -XEN_EINVAL;
     v->dom->shutdown_code = s.reason;
     return 0;
 }
@@ -111,7 +101,6 @@ static const sched_fn ops[] = {
 long xs_hc_sched_op(struct xs_vcpu *v, const uint64_t a[5])
 {
     uint64_t cmd = a[0];
-    if (cmd >= sizeof(ops) / sizeof(ops[0]) || !ops[cmd])
-        return -XEN_ENOSYS;
+    if (cmd >= sizeof(ops) / sizeof(ops[0]) || !ops[cmd]) return -XEN_ENOSYS;
     return ops[cmd](v, a[1]);
 }

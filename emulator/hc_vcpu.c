@@ -14,15 +14,14 @@ static long vcpu_is_up(struct xs_vcpu *caller, struct xs_vcpu *t, uint64_t arg)
     return t->state != XS_VCPU_DOWN;
 }
 
-static long vcpu_register_vcpu_info(struct xs_vcpu *caller, struct xs_vcpu *t, uint64_t arg)
+static long vcpu_register_vcpu_info(struct xs_vcpu *caller, struct xs_vcpu *t,
+                                    uint64_t arg)
 {
     struct xs_domain *d = t->dom;
     struct vcpu_register_vcpu_info r;
-    if (xs_copy_from_guest(d, &r, arg, sizeof(r)))
-        return -XEN_EFAULT;
+    if (xs_copy_from_guest(d, &r, arg, sizeof(r))) return -XEN_EFAULT;
     /* Xen: once per vCPU, for itself or a vCPU that is down. */
-    if (t->vcpu_info_gpa || (t != caller && t->state != XS_VCPU_DOWN))
-        return -XEN_EINVAL;
+    if (t->vcpu_info_gpa || (t != caller && t->state != XS_VCPU_DOWN)) return -XEN_EINVAL;
     if (r.offset > XS_PAGE_SIZE - sizeof(struct vcpu_info) ||
         r.offset & (__alignof__(struct vcpu_info) - 1))
         return -XEN_EINVAL;
@@ -40,7 +39,8 @@ static long vcpu_register_vcpu_info(struct xs_vcpu *caller, struct xs_vcpu *t, u
     return 0;
 }
 
-static long vcpu_get_runstate_info(struct xs_vcpu *caller, struct xs_vcpu *t, uint64_t arg)
+static long vcpu_get_runstate_info(struct xs_vcpu *caller, struct xs_vcpu *t,
+                                   uint64_t arg)
 {
     (void)caller;
     struct vcpu_runstate_info rs = t->runstate;
@@ -50,18 +50,17 @@ static long vcpu_get_runstate_info(struct xs_vcpu *caller, struct xs_vcpu *t, ui
     return xs_copy_to_guest(t->dom, arg, &rs, sizeof(rs));
 }
 
-static long vcpu_register_runstate_area(struct xs_vcpu *caller, struct xs_vcpu *t, uint64_t arg)
+static long vcpu_register_runstate_area(struct xs_vcpu *caller, struct xs_vcpu *t,
+                                        uint64_t arg)
 {
     (void)caller;
     struct vcpu_register_runstate_memory_area area;
-    if (xs_copy_from_guest(t->dom, &area, arg, sizeof(area)))
-        return -XEN_EFAULT;
+    if (xs_copy_from_guest(t->dom, &area, arg, sizeof(area))) return -XEN_EFAULT;
     uint64_t gva = (uint64_t)(uintptr_t)area.addr.v;
     if (gva && !xs_gva_ptr(t->dom, gva, sizeof(struct vcpu_runstate_info)))
         return -XEN_EFAULT;
     t->runstate_area_gva = gva;
-    if (gva)
-        xs_copy_to_guest(t->dom, gva, &t->runstate, sizeof(t->runstate));
+    if (gva) xs_copy_to_guest(t->dom, gva, &t->runstate, sizeof(t->runstate));
     return 0;
 }
 
@@ -76,9 +75,7 @@ long xs_hc_vcpu_op(struct xs_vcpu *v, const uint64_t a[5])
 {
     uint64_t cmd = a[0];
     struct xs_vcpu *t = a[1] < v->dom->nr_vcpus ? &v->dom->vcpus[a[1]] : NULL;
-    if (!t)
-        return -XEN_ENOENT;
-    if (cmd >= sizeof(ops) / sizeof(ops[0]) || !ops[cmd])
-        return -XEN_ENOSYS;
+    if (!t) return -XEN_ENOENT;
+    if (cmd >= sizeof(ops) / sizeof(ops[0]) || !ops[cmd]) return -XEN_ENOSYS;
     return ops[cmd](v, t, a[2]);
 }

@@ -59,15 +59,14 @@ static long ver_platform_parameters(struct xs_vcpu *v, uint64_t arg)
 }
 
 /* The XENFEAT bits xensim honours for a PVH guest. */
-#define XS_FEATURES (1u << XENFEAT_auto_translated_physmap | 1u << XENFEAT_hvm_safe_pvclock)
+#define XS_FEATURES                                                                      \
+    (1u << XENFEAT_auto_translated_physmap | 1u << XENFEAT_hvm_safe_pvclock)
 
 static long ver_get_features(struct xs_vcpu *v, uint64_t arg)
 {
     xen_feature_info_t fi;
-    if (xs_copy_from_guest(v->dom, &fi, arg, sizeof(fi)))
-        return -XEN_EFAULT;
-    if (fi.submap_idx >= XENFEAT_NR_SUBMAPS)
-        return -XEN_EINVAL;
+    if (xs_copy_from_guest(v->dom, &fi, arg, sizeof(fi))) return -XEN_EFAULT;
+    if (fi.submap_idx >= XENFEAT_NR_SUBMAPS) return -XEN_EINVAL;
     fi.submap = XS_FEATURES;
     return xs_copy_to_guest(v->dom, arg, &fi, sizeof(fi));
 }
@@ -109,7 +108,6 @@ static const version_fn ops[] = {
 long xs_hc_xen_version(struct xs_vcpu *v, const uint64_t a[5])
 {
     uint64_t cmd = a[0];
-    if (cmd >= sizeof(ops) / sizeof(ops[0]) || !ops[cmd])
-        return -XEN_ENOSYS;
+    if (cmd >= sizeof(ops) / sizeof(ops[0]) || !ops[cmd]) return -XEN_ENOSYS;
     return ops[cmd](v, a[1]);
 }

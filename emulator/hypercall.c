@@ -37,7 +37,8 @@ static const struct hypercall_desc registry[] = {
     [__HYPERVISOR_physdev_op_compat] = {"physdev_op_compat", NULL},
     [__HYPERVISOR_grant_table_op] = {"grant_table_op", NULL},
     [__HYPERVISOR_vm_assist] = {"vm_assist", NULL},
-    [__HYPERVISOR_update_va_mapping_otherdomain] = {"update_va_mapping_otherdomain", NULL},
+    [__HYPERVISOR_update_va_mapping_otherdomain] = {"update_va_mapping_otherdomain",
+                                                    NULL},
     [__HYPERVISOR_iret] = {"iret", NULL},
     [__HYPERVISOR_vcpu_op] = {"vcpu_op", xs_hc_vcpu_op},
     [__HYPERVISOR_set_segment_base] = {"set_segment_base", NULL},
@@ -69,8 +70,7 @@ const char *xs_hypercall_name(unsigned nr)
 
 long xs_hypercall_call(struct xs_vcpu *v, unsigned nr, const uint64_t a[5])
 {
-    if (nr >= NR_REGISTRY || !registry[nr].fn)
-        return -XEN_ENOSYS;
+    if (nr >= NR_REGISTRY || !registry[nr].fn) return -XEN_ENOSYS;
     return registry[nr].fn(v, a);
 }
 
@@ -97,8 +97,7 @@ int xs_hypercall_page_fill(struct xs_vcpu *v, uint64_t gpa)
 {
     struct xs_domain *d = v->dom;
     uint8_t *page = xs_gpa_ptr(d, gpa, XS_PAGE_SIZE);
-    if (!page || (gpa & (XS_PAGE_SIZE - 1)))
-        return -1;
+    if (!page || (gpa & (XS_PAGE_SIZE - 1))) return -1;
     memset(page, 0xcc, XS_PAGE_SIZE); /* int3 between slots */
     uint64_t target = (uint64_t)(uintptr_t)xs_hc_direct_entry;
     for (unsigned i = 0; i < XS_PAGE_SIZE / 32; i++) {

@@ -5,10 +5,10 @@
 
 struct xs_vcpu;
 
-#define XS_XEN_MAJOR 4
-#define XS_XEN_MINOR 17
+#define XS_XEN_MAJOR        4
+#define XS_XEN_MINOR        17
 #define XS_XEN_EXTRAVERSION ".0-xensim"
-#define XS_HYPERCALL_MSR 0x40000000u
+#define XS_HYPERCALL_MSR    0x40000000u
 
 typedef long (*xs_hypercall_fn)(struct xs_vcpu *v, const uint64_t a[5]);
 

@@ -17,14 +17,22 @@
 static int end_state_status(int end_state)
 {
     switch (end_state) {
-    case XS_END_POWEROFF: return 0;
-    case XS_END_CRASH: return 3;
-    case XS_END_FAULT: return 4;
-    case XS_END_REBOOT: return 5;
-    case XS_END_SUSPEND: return 6;
-    case XS_END_WATCHDOG: return 7;
-    case XS_END_SOFT_RESET: return 8;
-    default: return 9; /* still running when the run stopped */
+    case XS_END_POWEROFF:
+        return 0;
+    case XS_END_CRASH:
+        return 3;
+    case XS_END_FAULT:
+        return 4;
+    case XS_END_REBOOT:
+        return 5;
+    case XS_END_SUSPEND:
+        return 6;
+    case XS_END_WATCHDOG:
+        return 7;
+    case XS_END_SOFT_RESET:
+        return 8;
+    default:
+        return 9; /* still running when the run stopped */
     }
 }
 
@@ -44,11 +52,9 @@ static int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
     errno = 0;
-    if (!s || !*s || *s == '-')
-        return -1;
+    if (!s || !*s || *s == '-') return -1;
     unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end)
-        return -1;
+    if (errno || *end) return -1;
     *out = v;
     return 0;
 }
@@ -87,12 +93,10 @@ static int common_opt(struct common_opts *o, int argc, char **argv, int *i)
         if (parse_u64(val, &o->seed))
             return usage_error("--seed needs a non-negative integer"), -1;
     } else if (!strcmp(a, "--trace")) {
-        if (!val)
-            return usage_error("--trace needs a file name"), -1;
+        if (!val) return usage_error("--trace needs a file name"), -1;
         o->trace = val;
     } else if (!strcmp(a, "--guest-dir")) {
-        if (!val)
-            return usage_error("--guest-dir needs a directory"), -1;
+        if (!val) return usage_error("--guest-dir needs a directory"), -1;
         snprintf(o->guest_dir, sizeof(o->guest_dir), "%s", val);
     } else if (!strcmp(a, "--quiet")) {
         o->quiet = true;
@@ -106,8 +110,8 @@ static int common_opt(struct common_opts *o, int argc, char **argv, int *i)
 
 static void result_line(struct xs_sim *sim, bool pass)
 {
-    printf("result: %s trace-hash=%016" PRIx64 " vtime-ns=%" PRIu64 "\n", pass ? "pass" : "fail",
-           sim->trace.hash, sim->vtime_ns);
+    printf("result: %s trace-hash=%016" PRIx64 " vtime-ns=%" PRIu64 "\n",
+           pass ? "pass" : "fail", sim->trace.hash, sim->vtime_ns);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -117,16 +121,13 @@ static int cmd_run(int argc, char **argv)
     const char *file = NULL;
     for (int i = 0; i < argc; i++) {
         int r = common_opt(&o, argc, argv, &i);
-        if (r < 0)
-            return EXIT_BAD_INPUT;
-        if (r)
-            continue;
+        if (r < 0) return EXIT_BAD_INPUT;
+        if (r) continue;
         if (argv[i][0] == '-' || file)
             return usage_error("run: unexpected argument '%s'", argv[i]);
         file = argv[i];
     }
-    if (!file)
-        return usage_error("run: which scenario file?");
+    if (!file) return usage_error("run: which scenario file?");
     char err[1024];
     struct xs_scenario scn;
     if (xs_scenario_parse_file(&scn, file, err, sizeof(err))) {
@@ -152,12 +153,13 @@ static int cmd_run(int argc, char **argv)
         const struct xs_scn_domain *sd = &scn.domains[i];
         char path[PATH_MAX];
         if (xs_scenario_image_path(&scn, i, o.guest_dir, path, sizeof(path)) ||
-            !xs_domain_create(&sim, &(struct xs_domain_config){.name = sd->name,
-                                                               .image_path = path,
-                                                               .memory_mib = sd->memory_mib,
-                                                               .vcpus = sd->vcpus,
-                                                               .cmdline = sd->cmdline,
-                                                               .hypercalls = sd->hypercalls},
+            !xs_domain_create(&sim,
+                              &(struct xs_domain_config){.name = sd->name,
+                                                         .image_path = path,
+                                                         .memory_mib = sd->memory_mib,
+                                                         .vcpus = sd->vcpus,
+                                                         .cmdline = sd->cmdline,
+                                                         .hypercalls = sd->hypercalls},
                               err, sizeof(err))) {
             if (!err[0])
                 snprintf(err, sizeof(err), "image path for %s is too long", sd->name);
@@ -167,11 +169,11 @@ static int cmd_run(int argc, char **argv)
     }
     xs_sim_run(&sim);
     fflush(stdout);
-    if (sim.stop_reason[0])
-        printf("stopped: %s\n", sim.stop_reason);
+    if (sim.stop_reason[0]) printf("stopped: %s\n", sim.stop_reason);
     struct xs_domain_outcome out[XS_SCN_MAX_DOMAINS];
     for (unsigned i = 0; i < sim.nr_domains; i++)
-        out[i] = (struct xs_domain_outcome){sim.domains[i]->console, sim.domains[i]->console_len,
+        out[i] = (struct xs_domain_outcome){sim.domains[i]->console,
+                                            sim.domains[i]->console_len,
                                             sim.domains[i]->end_state};
     int failed = xs_scenario_check(&scn, out, stdout);
     result_line(&sim, failed == 0);
@@ -186,19 +188,17 @@ static int cmd_boot(int argc, char **argv)
 {
     struct common_opts o = {0};
     default_guest_dir(o.guest_dir, sizeof(o.guest_dir));
-    struct xs_domain_config dc = {.name = "guest", .memory_mib = 64, .vcpus = 1, .cmdline = ""};
+    struct xs_domain_config dc = {
+        .name = "guest", .memory_mib = 64, .vcpus = 1, .cmdline = ""};
     uint64_t vtime_limit = 0;
     for (int i = 0; i < argc; i++) {
         int r = common_opt(&o, argc, argv, &i);
-        if (r < 0)
-            return EXIT_BAD_INPUT;
-        if (r)
-            continue;
+        if (r < 0) return EXIT_BAD_INPUT;
+        if (r) continue;
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t n;
         if (!strcmp(a, "--memory")) {
-            if (parse_u64(val, &n))
-                return usage_error("--memory needs a size in MiB");
+            if (parse_u64(val, &n)) return usage_error("--memory needs a size in MiB");
             dc.memory_mib = n;
             i++;
         } else if (!strcmp(a, "--vcpus")) {
@@ -207,8 +207,7 @@ static int cmd_boot(int argc, char **argv)
             dc.vcpus = (unsigned)n;
             i++;
         } else if (!strcmp(a, "--cmdline")) {
-            if (!val)
-                return usage_error("--cmdline needs a string");
+            if (!val) return usage_error("--cmdline needs a string");
             dc.cmdline = val;
             i++;
         } else if (!strcmp(a, "--hypercalls")) {
@@ -217,8 +216,7 @@ static int cmd_boot(int argc, char **argv)
             dc.hypercalls = !strcmp(val, "vmcall") ? XS_HC_VMCALL : XS_HC_DIRECT;
             i++;
         } else if (!strcmp(a, "--vtime-limit-ms")) {
-            if (parse_u64(val, &n))
-                return usage_error("--vtime-limit-ms needs a number");
+            if (parse_u64(val, &n)) return usage_error("--vtime-limit-ms needs a number");
             vtime_limit = n * 1000000ULL;
             i++;
         } else if (a[0] == '-' || dc.image_path) {
@@ -227,13 +225,12 @@ static int cmd_boot(int argc, char **argv)
             dc.image_path = a;
         }
     }
-    if (!dc.image_path)
-        return usage_error("boot: which image?");
+    if (!dc.image_path) return usage_error("boot: which image?");
     char path[PATH_MAX + 16];
     if (!strchr(dc.image_path, '/') && access(dc.image_path, F_OK) != 0) {
         /* A bare name is a guest app: guest_dir/NAME.elf */
-        snprintf(path, sizeof(path), "%.*s/%.*s.elf", PATH_MAX / 2, o.guest_dir, PATH_MAX / 4,
-                 dc.image_path);
+        snprintf(path, sizeof(path), "%.*s/%.*s.elf", PATH_MAX / 2, o.guest_dir,
+                 PATH_MAX / 4, dc.image_path);
         dc.image_path = path;
     }
     char err[1024];
@@ -255,10 +252,11 @@ static int cmd_boot(int argc, char **argv)
     }
     xs_sim_run(&sim);
     fflush(stdout);
-    if (sim.stop_reason[0])
-        fprintf(stderr, "xensim: stopped: %s\n", sim.stop_reason);
-    fprintf(stderr, "xensim: domain %s ended: %s, vtime %" PRIu64 " ns, trace-hash %016" PRIx64
-            "\n", d->name, xs_end_state_name(d->end_state), sim.vtime_ns, sim.trace.hash);
+    if (sim.stop_reason[0]) fprintf(stderr, "xensim: stopped: %s\n", sim.stop_reason);
+    fprintf(stderr,
+            "xensim: domain %s ended: %s, vtime %" PRIu64 " ns, trace-hash %016" PRIx64
+            "\n",
+            d->name, xs_end_state_name(d->end_state), sim.vtime_ns, sim.trace.hash);
     int status = end_state_status(d->end_state);
     xs_sim_destroy(&sim);
     return status;
@@ -302,12 +300,9 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return cmd_help(0, NULL), EXIT_BAD_INPUT;
+    if (argc < 2) return cmd_help(0, NULL), EXIT_BAD_INPUT;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-        return cmd_help(0, NULL);
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return cmd_help(0, NULL);
     return usage_error("unknown command '%s'", argv[1]);
 }

@@ -4,12 +4,12 @@
 #include "msr.h"
 #include "vtime.h"
 
-#define MSR_IA32_TSC 0x10
-#define MSR_IA32_APICBASE 0x1b
+#define MSR_IA32_TSC         0x10
+#define MSR_IA32_APICBASE    0x1b
 #define MSR_IA32_MISC_ENABLE 0x1a0
-#define APICBASE_DEFAULT 0xfee00000ULL
-#define APICBASE_ENABLE (1ULL << 11)
-#define APICBASE_BSP (1ULL << 8)
+#define APICBASE_DEFAULT     0xfee00000ULL
+#define APICBASE_ENABLE      (1ULL << 11)
+#define APICBASE_BSP         (1ULL << 8)
 
 struct msr_desc {
     uint32_t msr;
@@ -20,8 +20,7 @@ struct msr_desc {
 static int hypercall_page_write(struct xs_vcpu *v, uint64_t val)
 {
     /* Bits 0-11 select which hypercall page: there is one. */
-    if (val & (XS_PAGE_SIZE - 1))
-        return -1;
+    if (val & (XS_PAGE_SIZE - 1)) return -1;
     return xs_hypercall_page_fill(v, val) ? -1 : 0;
 }
 
@@ -54,8 +53,7 @@ static const struct msr_desc msrs[] = {
 static const struct msr_desc *find(uint32_t msr)
 {
     for (size_t i = 0; i < sizeof(msrs) / sizeof(msrs[0]); i++)
-        if (msrs[i].msr == msr)
-            return &msrs[i];
+        if (msrs[i].msr == msr) return &msrs[i];
     return NULL;
 }
 

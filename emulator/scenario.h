@@ -9,21 +9,21 @@
 #include <stdio.h>
 
 #define XS_SCN_MAX_DOMAINS 16
-#define XS_SCN_NAME_MAX 32
-#define XS_SCN_TEXT_MAX 1024
+#define XS_SCN_NAME_MAX    32
+#define XS_SCN_TEXT_MAX    1024
 
 enum xs_hypercall_mode { XS_HC_DIRECT, XS_HC_VMCALL };
 
 /* How a domain ended.  The Xen SHUTDOWN_* reasons keep their numbers. */
 enum xs_end_state {
-    XS_END_RUNNING = -1,    /* still running when the run stopped */
-    XS_END_POWEROFF = 0,    /* SHUTDOWN_poweroff */
-    XS_END_REBOOT = 1,      /* SHUTDOWN_reboot */
-    XS_END_SUSPEND = 2,     /* SHUTDOWN_suspend */
-    XS_END_CRASH = 3,       /* SHUTDOWN_crash (the guest said so) */
-    XS_END_WATCHDOG = 4,    /* SHUTDOWN_watchdog */
-    XS_END_SOFT_RESET = 5,  /* SHUTDOWN_soft_reset */
-    XS_END_FAULT = 100,     /* xensim crashed the domain: guest fault */
+    XS_END_RUNNING = -1,   /* still running when the run stopped */
+    XS_END_POWEROFF = 0,   /* SHUTDOWN_poweroff */
+    XS_END_REBOOT = 1,     /* SHUTDOWN_reboot */
+    XS_END_SUSPEND = 2,    /* SHUTDOWN_suspend */
+    XS_END_CRASH = 3,      /* SHUTDOWN_crash (the guest said so) */
+    XS_END_WATCHDOG = 4,   /* SHUTDOWN_watchdog */
+    XS_END_SOFT_RESET = 5, /* SHUTDOWN_soft_reset */
+    XS_END_FAULT = 100,    /* xensim crashed the domain: guest fault */
 };
 const char *xs_end_state_name(int state);
 int xs_end_state_parse(const char *name); /* -2 if unknown */
@@ -40,7 +40,8 @@ struct xs_scn_domain {
 
 enum xs_expect_kind {
     XS_EXPECT_CONSOLE,    /* a console line containing text, after the previous match */
-    XS_EXPECT_CONSOLE_RE, /* a console line matching a POSIX ERE, after the previous match */
+    XS_EXPECT_CONSOLE_RE, /* a console line matching a POSIX ERE, after the previous match
+                           */
     XS_EXPECT_NO_CONSOLE, /* no console line contains text */
     XS_EXPECT_END,        /* the domain ended in this state */
 };
@@ -65,21 +66,22 @@ struct xs_scenario {
     uint64_t exit_limit;     /* default 50,000,000 VM exits */
 };
 
-int xs_scenario_parse_file(struct xs_scenario *s, const char *path, char *err, size_t errlen);
-int xs_scenario_parse_text(struct xs_scenario *s, const char *path, const char *text, char *err,
+int xs_scenario_parse_file(struct xs_scenario *s, const char *path, char *err,
                            size_t errlen);
+int xs_scenario_parse_text(struct xs_scenario *s, const char *path, const char *text,
+                           char *err, size_t errlen);
 void xs_scenario_free(struct xs_scenario *s);
 
 /* An image written as a bare name ("basic") is guest_dir/basic.elf; anything
  * with a '/' is relative to the scenario's directory (or absolute). */
-int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom, const char *guest_dir,
-                           char *out, size_t outlen);
+int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom,
+                           const char *guest_dir, char *out, size_t outlen);
 
 /* What a run produced for one domain, to check expectations against. */
 struct xs_domain_outcome {
     const char *console; /* everything the domain wrote, '\n'-separated */
     size_t console_len;
-    int end_state;       /* enum xs_end_state */
+    int end_state; /* enum xs_end_state */
 };
 
 /* Check every expectation; prints one line per expectation to report

@@ -23,18 +23,18 @@ void xs_log(struct xs_sim *sim, const char *fmt, ...)
     fflush(out);
 }
 
-int xs_sim_init(struct xs_sim *sim, const struct xs_sim_config *cfg, char *err, size_t errlen)
+int xs_sim_init(struct xs_sim *sim, const struct xs_sim_config *cfg, char *err,
+                size_t errlen)
 {
     memset(sim, 0, sizeof(*sim));
     sim->cfg = *cfg;
-    if (!sim->cfg.vtime_limit_ns)
-        sim->cfg.vtime_limit_ns = 10ULL * 1000000000ULL;
-    if (!sim->cfg.exit_limit)
-        sim->cfg.exit_limit = 50000000ULL;
+    if (!sim->cfg.vtime_limit_ns) sim->cfg.vtime_limit_ns = 10ULL * 1000000000ULL;
+    if (!sim->cfg.exit_limit) sim->cfg.exit_limit = 50000000ULL;
     xs_prng_seed(&sim->prng, cfg->seed);
     xs_trace_init(&sim->trace);
     if (cfg->trace_path && xs_trace_open(&sim->trace, cfg->trace_path)) {
-        snprintf(err, errlen, "%s: cannot write trace: %s", cfg->trace_path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot write trace: %s", cfg->trace_path,
+                 strerror(errno));
         return -1;
     }
     if (cs_open(CS_ARCH_X86, CS_MODE_64, &sim->capstone) != CS_ERR_OK) {
@@ -63,15 +63,14 @@ static void stop(struct xs_sim *sim, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(sim->stop_reason, sizeof(sim->stop_reason), fmt, ap);
     va_end(ap);
-    xs_trace_emit(&sim->trace, sim->vtime_ns, 0, 0, XS_TR_STOP, 0, NULL, 0, 0, sim->stop_reason,
-                  (uint32_t)strlen(sim->stop_reason));
+    xs_trace_emit(&sim->trace, sim->vtime_ns, 0, 0, XS_TR_STOP, 0, NULL, 0, 0,
+                  sim->stop_reason, (uint32_t)strlen(sim->stop_reason));
 }
 
 static bool all_ended(const struct xs_sim *sim)
 {
     for (unsigned i = 0; i < sim->nr_domains; i++)
-        if (sim->domains[i]->end_state == XS_END_RUNNING)
-            return false;
+        if (sim->domains[i]->end_state == XS_END_RUNNING) return false;
     return true;
 }
 
@@ -89,13 +88,11 @@ static bool idle(struct xs_sim *sim)
                 next = v;
         }
     }
-    if (!next)
-        return false;
+    if (!next) return false;
     uint64_t ta[2] = {sim->vtime_ns, next->poll_deadline_ns};
-    xs_trace_emit(&sim->trace, sim->vtime_ns, next->dom->domid, next->id, XS_TR_IDLE, 0, ta, 2,
-                  0, NULL, 0);
-    if (next->poll_deadline_ns > sim->vtime_ns)
-        sim->vtime_ns = next->poll_deadline_ns;
+    xs_trace_emit(&sim->trace, sim->vtime_ns, next->dom->domid, next->id, XS_TR_IDLE, 0,
+                  ta, 2, 0, NULL, 0);
+    if (next->poll_deadline_ns > sim->vtime_ns) sim->vtime_ns = next->poll_deadline_ns;
     next->poll_deadline_ns = 0;
     next->regs.rax = 0; /* SCHEDOP_poll returns 0 on timeout */
     xs_vcpu_set_state(next, XS_VCPU_RUNNABLE);
@@ -111,9 +108,9 @@ static void describe_blocked(struct xs_sim *sim, char *buf, size_t len)
         for (unsigned j = 0; j < d->nr_vcpus && off < len; j++) {
             struct xs_vcpu *v = &d->vcpus[j];
             if (v->state == XS_VCPU_BLOCKED || v->state == XS_VCPU_POLLING)
-                off += (size_t)snprintf(buf + off, len - off, "%s%s.v%u %s",
-                                        off ? ", " : "", d->name, j,
-                                        v->state == XS_VCPU_BLOCKED ? "blocked" : "polling");
+                off += (size_t)snprintf(
+                    buf + off, len - off, "%s%s.v%u %s", off ? ", " : "", d->name, j,
+                    v->state == XS_VCPU_BLOCKED ? "blocked" : "polling");
         }
     }
 }
@@ -133,19 +130,18 @@ void xs_sim_run(struct xs_sim *sim)
             break;
         }
         if (sim->vtime_ns >= sim->cfg.vtime_limit_ns) {
-            stop(sim, "virtual time limit reached (%" PRIu64 " ns)", sim->cfg.vtime_limit_ns);
+            stop(sim, "virtual time limit reached (%" PRIu64 " ns)",
+                 sim->cfg.vtime_limit_ns);
             break;
         }
         unsigned n = 0;
         for (unsigned i = 0; i < sim->nr_domains; i++) {
             struct xs_domain *d = sim->domains[i];
             for (unsigned j = 0; j < d->nr_vcpus; j++)
-                if (d->vcpus[j].state == XS_VCPU_RUNNABLE)
-                    runnable[n++] = &d->vcpus[j];
+                if (d->vcpus[j].state == XS_VCPU_RUNNABLE) runnable[n++] = &d->vcpus[j];
         }
         if (n == 0) {
-            if (idle(sim))
-                continue;
+            if (idle(sim)) continue;
             char who[160];
             describe_blocked(sim, who, sizeof(who));
             stop(sim, "deadlock: no vCPU can run and no timer is pending (%s)",
@@ -154,8 +150,8 @@ void xs_sim_run(struct xs_sim *sim)
         }
         struct xs_vcpu *v = runnable[n == 1 ? 0 : xs_prng_below(&sim->prng, n)];
         uint64_t ta[1] = {n};
-        xs_trace_emit(&sim->trace, sim->vtime_ns, v->dom->domid, v->id, XS_TR_SCHED, 0, ta, 1, 0,
-                      NULL, 0);
+        xs_trace_emit(&sim->trace, sim->vtime_ns, v->dom->domid, v->id, XS_TR_SCHED, 0,
+                      ta, 1, 0, NULL, 0);
         xs_vcpu_run_once(v);
     }
     prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
@@ -163,7 +159,6 @@ void xs_sim_run(struct xs_sim *sim)
     /* A last line without a newline still reaches the console. */
     for (unsigned i = 0; i < sim->nr_domains; i++) {
         struct xs_domain *d = sim->domains[i];
-        if (d->console_line_start < d->console_len)
-            xs_console_append(d, "\n", 1);
+        if (d->console_line_start < d->console_len) xs_console_append(d, "\n", 1);
     }
 }

@@ -18,11 +18,11 @@
 #include "scenario.h"
 #include "trace.h"
 
-#define XS_MAX_VCPUS 128
+#define XS_MAX_VCPUS   128
 #define XS_MAX_DOMAINS XS_SCN_MAX_DOMAINS
-#define XS_PAGE_SIZE 4096ULL
+#define XS_PAGE_SIZE   4096ULL
 #define XS_CONSOLE_MAX (16u << 20) /* bytes of console kept per domain */
-#define XS_MEMMAP_MAX 8
+#define XS_MEMMAP_MAX  8
 
 /* Guest registers as the VM entry/exit code lays them out (vmentry.S). */
 struct xs_regs {
@@ -32,10 +32,10 @@ struct xs_regs {
 };
 
 enum xs_vcpu_state {
-    XS_VCPU_DOWN,     /* not brought up, or went down (hlt with IF clear) */
+    XS_VCPU_DOWN, /* not brought up, or went down (hlt with IF clear) */
     XS_VCPU_RUNNABLE,
-    XS_VCPU_BLOCKED,  /* SCHEDOP_block / hlt: waits for an event */
-    XS_VCPU_POLLING,  /* SCHEDOP_poll: waits for listed ports or timeout */
+    XS_VCPU_BLOCKED, /* SCHEDOP_block / hlt: waits for an event */
+    XS_VCPU_POLLING, /* SCHEDOP_poll: waits for listed ports or timeout */
 };
 
 /* Why control came back from guest code. */
@@ -73,7 +73,7 @@ struct xs_vcpu {
 
 struct xs_domain {
     struct xs_sim *sim;
-    unsigned index;          /* position in sim->domains */
+    unsigned index; /* position in sim->domains */
     domid_t domid;
     char name[XS_SCN_NAME_MAX];
     enum xs_hypercall_mode hc_mode;
@@ -82,11 +82,11 @@ struct xs_domain {
     uint8_t *base;
     uint64_t ram_bytes;
     int memfd;
-    uint64_t slot;           /* which XS_SLOT_SIZE window of address space */
-    shared_info_t *shared_info;      /* emulator's own mapping */
-    uint64_t shared_info_gpfn;       /* where the guest mapped it, or ~0 */
+    uint64_t slot;              /* which XS_SLOT_SIZE window of address space */
+    shared_info_t *shared_info; /* emulator's own mapping */
+    uint64_t shared_info_gpfn;  /* where the guest mapped it, or ~0 */
     uint64_t hvm_params[HVM_NR_PARAMS];
-    uint64_t hypercall_page_gpa;     /* ~0 until installed */
+    uint64_t hypercall_page_gpa; /* ~0 until installed */
     struct hvm_memmap_table_entry memmap[XS_MEMMAP_MAX];
     unsigned nr_memmap;
     uint64_t start_info_pa;
@@ -103,10 +103,10 @@ struct xs_domain {
 
 struct xs_sim_config {
     uint64_t seed;
-    FILE *console_out;       /* guest console goes here (NULL: nowhere) */
-    bool console_prefix;     /* prefix lines with "name| " */
-    FILE *log;               /* xensim's own messages (crash reports) */
-    const char *trace_path;  /* binary trace file, or NULL */
+    FILE *console_out;      /* guest console goes here (NULL: nowhere) */
+    bool console_prefix;    /* prefix lines with "name| " */
+    FILE *log;              /* xensim's own messages (crash reports) */
+    const char *trace_path; /* binary trace file, or NULL */
     uint64_t vtime_limit_ns;
     uint64_t exit_limit;
 };
@@ -135,11 +135,13 @@ struct xs_domain_config {
 };
 
 /* sim.c */
-int xs_sim_init(struct xs_sim *sim, const struct xs_sim_config *cfg, char *err, size_t errlen);
+int xs_sim_init(struct xs_sim *sim, const struct xs_sim_config *cfg, char *err,
+                size_t errlen);
 void xs_sim_destroy(struct xs_sim *sim);
 /* Runs until every domain ended, or a limit/deadlock stopped it. */
 void xs_sim_run(struct xs_sim *sim);
-void xs_log(struct xs_sim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void xs_log(struct xs_sim *sim, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* domain.c */
 struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_config *cfg,
@@ -158,5 +160,6 @@ void xs_vcpu_set_state(struct xs_vcpu *v, enum xs_vcpu_state st);
 void xs_vcpu_run_once(struct xs_vcpu *v);
 
 /* crash.c: a guest fault ends the domain with registers and disassembly. */
-void xs_domain_crash(struct xs_vcpu *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void xs_domain_crash(struct xs_vcpu *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 #endif

@@ -9,7 +9,7 @@
 #include "scenario.h"
 #include "trace.h"
 
-#define REC_BYTES 84
+#define REC_BYTES   84
 #define PAYLOAD_MAX (1u << 20)
 
 static void put_le(uint8_t *p, uint64_t v, unsigned n)
@@ -44,8 +44,7 @@ void xs_trace_init(struct xs_trace *t)
 int xs_trace_open(struct xs_trace *t, const char *path)
 {
     t->file = fopen(path, "wb");
-    if (!t->file)
-        return -1;
+    if (!t->file) return -1;
     uint8_t hdr[16] = {0};
     memcpy(hdr, XS_TRACE_MAGIC, 8);
     put_le(hdr + 8, 1, 4);
@@ -55,8 +54,7 @@ int xs_trace_open(struct xs_trace *t, const char *path)
 
 void xs_trace_close(struct xs_trace *t)
 {
-    if (t->file)
-        fclose(t->file);
+    if (t->file) fclose(t->file);
     t->file = NULL;
 }
 
@@ -105,20 +103,22 @@ void xs_trace_emit(struct xs_trace *t, uint64_t vtime, unsigned dom, unsigned vc
     uint8_t b[REC_BYTES];
     encode(b, &r);
     t->hash = fnv1a(t->hash, b, sizeof(b));
-    if (payload_len)
-        t->hash = fnv1a(t->hash, payload, payload_len);
+    if (payload_len) t->hash = fnv1a(t->hash, payload, payload_len);
     if (t->file) {
         fwrite(b, 1, sizeof(b), t->file);
-        if (payload_len)
-            fwrite(payload, 1, payload_len, t->file);
+        if (payload_len) fwrite(payload, 1, payload_len, t->file);
     }
 }
 
 static const char *const kind_names[] = {
-    [XS_TR_DOMAIN_CREATE] = "domain-create", [XS_TR_SCHED] = "sched",
-    [XS_TR_HYPERCALL] = "hypercall",         [XS_TR_TRAP] = "trap",
-    [XS_TR_CONSOLE] = "console",             [XS_TR_END] = "end",
-    [XS_TR_IDLE] = "idle",                   [XS_TR_FAULT] = "fault",
+    [XS_TR_DOMAIN_CREATE] = "domain-create",
+    [XS_TR_SCHED] = "sched",
+    [XS_TR_HYPERCALL] = "hypercall",
+    [XS_TR_TRAP] = "trap",
+    [XS_TR_CONSOLE] = "console",
+    [XS_TR_END] = "end",
+    [XS_TR_IDLE] = "idle",
+    [XS_TR_FAULT] = "fault",
     [XS_TR_STOP] = "stop",
 };
 
@@ -159,8 +159,8 @@ static void print_rec(FILE *out, const struct xs_trace_rec *r, const uint8_t *pa
         break;
     }
     case XS_TR_TRAP:
-        fprintf(out, " %s a=%#" PRIx64 " b=%#" PRIx64 " -> %#" PRIx64, xs_trap_name(r->sub),
-                r->a[0], r->a[1], (uint64_t)r->ret);
+        fprintf(out, " %s a=%#" PRIx64 " b=%#" PRIx64 " -> %#" PRIx64,
+                xs_trap_name(r->sub), r->a[0], r->a[1], (uint64_t)r->ret);
         break;
     case XS_TR_END:
         fprintf(out, " %s code=%" PRIu64, xs_end_state_name(r->sub), r->a[0]);
@@ -172,12 +172,13 @@ static void print_rec(FILE *out, const struct xs_trace_rec *r, const uint8_t *pa
         fprintf(out, " %" PRIu64 "ns -> %" PRIu64 "ns", r->a[0], r->a[1]);
         break;
     case XS_TR_FAULT:
-        fprintf(out, " signal=%" PRIu64 " code=%" PRId64 " rip=%#" PRIx64 " addr=%#" PRIx64,
+        fprintf(out,
+                " signal=%" PRIu64 " code=%" PRId64 " rip=%#" PRIx64 " addr=%#" PRIx64,
                 r->a[0], (int64_t)r->a[1], r->a[2], r->a[3]);
         break;
     case XS_TR_DOMAIN_CREATE:
-        fprintf(out, " memory=%" PRIu64 " vcpus=%" PRIu64 " entry=%#" PRIx64, r->a[0], r->a[1],
-                r->a[2]);
+        fprintf(out, " memory=%" PRIu64 " vcpus=%" PRIu64 " entry=%#" PRIx64, r->a[0],
+                r->a[1], r->a[2]);
         break;
     default:
         break;
@@ -197,7 +198,8 @@ int xs_trace_dump(const char *path, FILE *out, char *err, size_t errlen)
         return -1;
     }
     uint8_t hdr[16];
-    if (fread(hdr, 1, 16, f) != 16 || memcmp(hdr, XS_TRACE_MAGIC, 8) || get_le(hdr + 8, 4) != 1) {
+    if (fread(hdr, 1, 16, f) != 16 || memcmp(hdr, XS_TRACE_MAGIC, 8) ||
+        get_le(hdr + 8, 4) != 1) {
         snprintf(err, errlen, "%s: not an xensim trace (bad header)", path);
         fclose(f);
         return -1;
@@ -213,8 +215,7 @@ int xs_trace_dump(const char *path, FILE *out, char *err, size_t errlen)
     for (;;) {
         uint8_t b[REC_BYTES];
         size_t got = fread(b, 1, sizeof(b), f);
-        if (got == 0)
-            break;
+        if (got == 0) break;
         struct xs_trace_rec r;
         if (got != sizeof(b)) {
             snprintf(err, errlen, "%s: truncated record at offset %" PRIu64, path, off);
@@ -222,8 +223,10 @@ int xs_trace_dump(const char *path, FILE *out, char *err, size_t errlen)
         }
         decode_rec(b, &r);
         if (!xs_trace_kind_name(r.kind) || r.payload_len > PAYLOAD_MAX || r.seq != n) {
-            snprintf(err, errlen, "%s: corrupt record at offset %" PRIu64 " (kind %u, seq %" PRIu64
-                     ", payload %u bytes)", path, off, r.kind, r.seq, r.payload_len);
+            snprintf(err, errlen,
+                     "%s: corrupt record at offset %" PRIu64 " (kind %u, seq %" PRIu64
+                     ", payload %u bytes)",
+                     path, off, r.kind, r.seq, r.payload_len);
             goto out;
         }
         if (r.payload_len && fread(payload, 1, r.payload_len, f) != r.payload_len) {

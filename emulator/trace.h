@@ -21,8 +21,8 @@ enum xs_trace_kind {
     XS_TR_CONSOLE = 5,       /* payload = bytes written */
     XS_TR_END = 6,           /* sub = end state; a0 = shutdown code */
     XS_TR_IDLE = 7,          /* all blocked: virtual time jumps; a0 = from, a1 = to */
-    XS_TR_FAULT = 8,         /* guest fault; a0 = signal, a1 = code, a2 = rip gpa, a3 = addr */
-    XS_TR_STOP = 9,          /* the run stopped early; payload = reason */
+    XS_TR_FAULT = 8, /* guest fault; a0 = signal, a1 = code, a2 = rip gpa, a3 = addr */
+    XS_TR_STOP = 9,  /* the run stopped early; payload = reason */
 };
 
 struct xs_trace_rec {

@@ -96,12 +96,10 @@ void *xs_trap_thread_init(void)
     /* The kernel must not build signal frames on the guest's stack: that is
      * guest RAM, and the frame would leak host state into it. */
     stack_t cur;
-    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
-        return NULL;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return NULL;
     size_t size = 256 * 1024;
     void *mem = malloc(size);
-    if (!mem)
-        return NULL;
+    if (!mem) return NULL;
     stack_t ss = {.ss_sp = mem, .ss_size = size, .ss_flags = 0};
     if (sigaltstack(&ss, NULL) != 0) {
         free(mem);
@@ -112,8 +110,7 @@ void *xs_trap_thread_init(void)
 
 void xs_trap_thread_fini(void *altstack)
 {
-    if (!altstack)
-        return;
+    if (!altstack) return;
     stack_t ss = {.ss_flags = SS_DISABLE};
     sigaltstack(&ss, NULL);
     free(altstack);

@@ -12,17 +12,19 @@ struct vcpu_info *xs_vcpu_info(struct xs_vcpu *v)
 {
     if (v->vcpu_info_gpa)
         return xs_gpa_ptr(v->dom, v->vcpu_info_gpa, sizeof(struct vcpu_info));
-    if (v->id < XEN_LEGACY_MAX_VCPUS)
-        return &v->dom->shared_info->vcpu_info[v->id];
+    if (v->id < XEN_LEGACY_MAX_VCPUS) return &v->dom->shared_info->vcpu_info[v->id];
     return NULL;
 }
 
 static int runstate_of(enum xs_vcpu_state st)
 {
     switch (st) {
-    case XS_VCPU_DOWN: return RUNSTATE_offline;
-    case XS_VCPU_RUNNABLE: return RUNSTATE_runnable;
-    default: return RUNSTATE_blocked;
+    case XS_VCPU_DOWN:
+        return RUNSTATE_offline;
+    case XS_VCPU_RUNNABLE:
+        return RUNSTATE_runnable;
+    default:
+        return RUNSTATE_blocked;
     }
 }
 
@@ -50,7 +52,8 @@ static void take_hypercall_exit(struct xs_vcpu *v)
     uint64_t rsp = xs_tls.guest_rsp, ret;
     if (xs_copy_from_guest(v->dom, &ret, rsp, sizeof(ret))) {
         v->regs.rsp = rsp;
-        xs_domain_crash(v, "hypercall with stack pointer %#" PRIx64 " outside guest RAM", rsp);
+        xs_domain_crash(v, "hypercall with stack pointer %#" PRIx64 " outside guest RAM",
+                        rsp);
         return;
     }
     v->regs.rsp = rsp + 8;
@@ -77,6 +80,5 @@ void xs_vcpu_run_once(struct xs_vcpu *v)
         take_hypercall_exit(v);
     else
         xs_emulate_signal_exit(v);
-    if (v->state == XS_VCPU_RUNNABLE)
-        runstate_enter(v, RUNSTATE_runnable);
+    if (v->state == XS_VCPU_RUNNABLE) runstate_enter(v, RUNSTATE_runnable);
 }

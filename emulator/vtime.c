@@ -9,8 +9,7 @@ void xs_pvclock_update(struct xs_vcpu *v)
     struct vcpu_info *vi = xs_vcpu_info(v);
     /* The virtual TSC is exactly 2 GHz, so one write stays correct forever;
      * rewriting it while the guest reads would only make it retry. */
-    if (!vi || !v->pvclock_stale)
-        return;
+    if (!vi || !v->pvclock_stale) return;
     struct vcpu_time_info *t = &vi->time;
     /* Readers retry while the version is odd or changed under them. */
     uint32_t ver = t->version & ~1u;

@@ -5,11 +5,11 @@
 #define XS_VTIME_H
 #include "sim.h"
 
-#define XS_VTSC_KHZ 2000000u
+#define XS_VTSC_KHZ            2000000u
 #define XS_COST_GUEST_SLICE_NS 100 /* guest work between two exits */
-#define XS_COST_HYPERCALL_NS 150
-#define XS_COST_TRAP_NS 400        /* an emulated instruction */
-#define XS_COST_RDTSC_NS 20
+#define XS_COST_HYPERCALL_NS   150
+#define XS_COST_TRAP_NS        400 /* an emulated instruction */
+#define XS_COST_RDTSC_NS       20
 
 /* Xen's epoch for the default wall clock: 2026-01-01T00:00:00Z. */
 #define XS_WALLCLOCK_EPOCH 1767225600ULL

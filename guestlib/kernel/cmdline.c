@@ -25,8 +25,7 @@ bool cmdline_has(const char *key)
 const char *cmdline_get(const char *key, char *buf, size_t len)
 {
     const char *p = find_key(key);
-    if (!p || *p != '=' || !len)
-        return NULL;
+    if (!p || *p != '=' || !len) return NULL;
     p++;
     size_t n = 0;
     while (p[n] && p[n] != ' ' && n + 1 < len) {

@@ -6,8 +6,7 @@
 
 void console_init(void)
 {
-    if (!boot.xen)
-        serial_init();
+    if (!boot.xen) serial_init();
 }
 
 void console_write(const char *s, size_t len)
@@ -17,8 +16,7 @@ void console_write(const char *s, size_t len)
         return;
     }
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\n')
-            serial_putc('\r');
+        if (s[i] == '\n') serial_putc('\r');
         serial_putc(s[i]);
     }
 }

@@ -17,7 +17,8 @@ void irq_init(void)
 {
     char buf[8];
     const char *m = cmdline_get("irq", buf, sizeof(buf));
-    boot.irq_mode = (m && !strcmp(m, "cli")) || !boot.xen ? IRQ_MODE_CLI_STI : IRQ_MODE_PV_MASK;
+    boot.irq_mode =
+        (m && !strcmp(m, "cli")) || !boot.xen ? IRQ_MODE_CLI_STI : IRQ_MODE_PV_MASK;
     irq_disable();
 }
 
@@ -58,8 +59,7 @@ unsigned long irq_save(void)
 
 void irq_restore(unsigned long flags)
 {
-    if (flags)
-        irq_enable();
+    if (flags) irq_enable();
 }
 
 const char *irq_mode_name(void)

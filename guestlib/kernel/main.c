@@ -19,7 +19,8 @@ void kernel_main(uint64_t start_info_pa, uint64_t directmap_base)
     console_init();
     if (boot.start_info->magic != XEN_HVM_START_MAGIC_VALUE)
         panic("boot: bad start_info magic %x", boot.start_info->magic);
-    boot.cmdline = boot.start_info->cmdline_paddr ? pa_to_va(boot.start_info->cmdline_paddr) : "";
+    boot.cmdline =
+        boot.start_info->cmdline_paddr ? pa_to_va(boot.start_info->cmdline_paddr) : "";
     if (boot.xen) {
         xen_hypercall_page_install();
         xen_features_init();

@@ -22,8 +22,7 @@ void memmap_init(void)
     struct xen_memory_map mm = {.nr_entries = MEMMAP_MAX};
     set_xen_guest_handle(mm.buffer, e820_buf);
     long rc = HYPERVISOR_memory_op(XENMEM_memory_map, &mm);
-    if (rc)
-        panic("memmap: XENMEM_memory_map failed: %ld", rc);
+    if (rc) panic("memmap: XENMEM_memory_map failed: %ld", rc);
     for (unsigned i = 0; i < mm.nr_entries && i < MEMMAP_MAX; i++) {
         boot.memmap[i].addr = e820_buf[i].addr;
         boot.memmap[i].size = e820_buf[i].size;

@@ -11,8 +11,7 @@ static uint64_t nr_pages, total_free, nr_free, search_hint;
 
 static void mark(uint64_t pfn, bool used)
 {
-    if (pfn >= MAX_PAGES)
-        return;
+    if (pfn >= MAX_PAGES) return;
     if (used)
         used_bitmap[pfn / 64] |= 1ULL << (pfn % 64);
     else
@@ -25,8 +24,8 @@ static bool is_used(uint64_t pfn)
 
 static void reserve(uint64_t pa, uint64_t len)
 {
-    for (uint64_t pfn = pa >> PAGE_SHIFT; pfn < ALIGN_UP(pa + len, PAGE_SIZE) >> PAGE_SHIFT;
-         pfn++)
+    for (uint64_t pfn = pa >> PAGE_SHIFT;
+         pfn < ALIGN_UP(pa + len, PAGE_SIZE) >> PAGE_SHIFT; pfn++)
         mark(pfn, true);
 }
 
@@ -35,23 +34,21 @@ void page_alloc_init(void)
     memset(used_bitmap, 0xff, sizeof(used_bitmap));
     for (unsigned i = 0; i < boot.nr_memmap; i++) {
         const struct hvm_memmap_table_entry *e = &boot.memmap[i];
-        if (e->type != XEN_HVM_MEMMAP_TYPE_RAM)
-            continue;
+        if (e->type != XEN_HVM_MEMMAP_TYPE_RAM) continue;
         uint64_t first = ALIGN_UP(e->addr, PAGE_SIZE) >> PAGE_SHIFT;
         uint64_t end = (e->addr + e->size) >> PAGE_SHIFT;
         for (uint64_t pfn = first; pfn < end && pfn < MAX_PAGES; pfn++)
             mark(pfn, false);
-        if (end > nr_pages)
-            nr_pages = end < MAX_PAGES ? end : MAX_PAGES;
+        if (end > nr_pages) nr_pages = end < MAX_PAGES ? end : MAX_PAGES;
     }
     reserve(0, PAGE_SIZE);
     reserve(va_to_pa(__image_start), (uint64_t)(__image_end - __image_start));
     const struct hvm_start_info *si = boot.start_info;
     reserve(boot.start_info_pa, sizeof(*si));
-    if (si->cmdline_paddr)
-        reserve(si->cmdline_paddr, PAGE_SIZE);
+    if (si->cmdline_paddr) reserve(si->cmdline_paddr, PAGE_SIZE);
     if (si->version >= 1 && si->memmap_paddr)
-        reserve(si->memmap_paddr, si->memmap_entries * sizeof(struct hvm_memmap_table_entry));
+        reserve(si->memmap_paddr,
+                si->memmap_entries * sizeof(struct hvm_memmap_table_entry));
     if (si->nr_modules && si->modlist_paddr) {
         const struct hvm_modlist_entry *m = pa_to_va(si->modlist_paddr);
         reserve(si->modlist_paddr, si->nr_modules * sizeof(*m));
@@ -60,8 +57,7 @@ void page_alloc_init(void)
     }
     nr_free = 0;
     for (uint64_t pfn = 0; pfn < nr_pages; pfn++)
-        if (!is_used(pfn))
-            nr_free++;
+        if (!is_used(pfn)) nr_free++;
     total_free = nr_free;
 }
 

@@ -9,13 +9,12 @@ struct out {
 
 static void put(struct out *o, char c)
 {
-    if (o->pos + 1 < o->len)
-        o->buf[o->pos] = c;
+    if (o->pos + 1 < o->len) o->buf[o->pos] = c;
     o->pos++;
 }
 
-static void put_num(struct out *o, uint64_t v, unsigned base, bool neg, int width, bool zero,
-                    bool left, bool upper, bool alt)
+static void put_num(struct out *o, uint64_t v, unsigned base, bool neg, int width,
+                    bool zero, bool left, bool upper, bool alt)
 {
     if (alt && base == 16) {
         put(o, '0');
@@ -33,8 +32,7 @@ static void put_num(struct out *o, uint64_t v, unsigned base, bool neg, int widt
     if (!left && !zero)
         for (; total < width; total++)
             put(o, ' ');
-    if (neg)
-        put(o, '-');
+    if (neg) put(o, '-');
     if (!left && zero)
         for (; total < width; total++)
             put(o, '0');
@@ -76,30 +74,29 @@ int vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
         case 'd':
         case 'i': {
             int64_t v = lng ? va_arg(ap, int64_t) : va_arg(ap, int);
-            put_num(&o, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0, width, zero, left, false,
-                    false);
+            put_num(&o, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0, width, zero, left,
+                    false, false);
             break;
         }
         case 'u':
-            put_num(&o, lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, false, width, zero,
-                    left, false, false);
+            put_num(&o, lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, false,
+                    width, zero, left, false, false);
             break;
         case 'x':
         case 'X':
-            put_num(&o, lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, false, width, zero,
-                    left, *fmt == 'X', alt);
+            put_num(&o, lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, false,
+                    width, zero, left, *fmt == 'X', alt);
             break;
         case 'p':
-            put_num(&o, (uint64_t)(uintptr_t)va_arg(ap, void *), 16, false, width, zero, left,
-                    false, true);
+            put_num(&o, (uint64_t)(uintptr_t)va_arg(ap, void *), 16, false, width, zero,
+                    left, false, true);
             break;
         case 'c':
             put(&o, (char)va_arg(ap, int));
             break;
         case 's': {
             const char *s = va_arg(ap, const char *);
-            if (!s)
-                s = "(null)";
+            if (!s) s = "(null)";
             int n = (int)strlen(s);
             if (!left)
                 for (; n < width; n++)
@@ -122,8 +119,7 @@ int vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
             put(&o, *fmt);
         }
     }
-    if (len)
-        buf[o.pos < len ? o.pos : len - 1] = '\0';
+    if (len) buf[o.pos < len ? o.pos : len - 1] = '\0';
     return (int)o.pos;
 }
 
@@ -143,7 +139,6 @@ void printk(const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    if (n > (int)sizeof(buf) - 1)
-        n = sizeof(buf) - 1;
+    if (n > (int)sizeof(buf) - 1) n = sizeof(buf) - 1;
     console_write(buf, (size_t)n);
 }

@@ -31,8 +31,7 @@ int memcmp(const void *a, const void *b, size_t n)
 {
     const unsigned char *x = a, *y = b;
     for (; n; n--, x++, y++)
-        if (*x != *y)
-            return *x - *y;
+        if (*x != *y) return *x - *y;
     return 0;
 }
 size_t strlen(const char *s)
@@ -58,17 +57,14 @@ int strcmp(const char *a, const char *b)
 int strncmp(const char *a, const char *b, size_t n)
 {
     for (; n; n--, a++, b++) {
-        if (*a != *b)
-            return (unsigned char)*a - (unsigned char)*b;
-        if (!*a)
-            return 0;
+        if (*a != *b) return (unsigned char)*a - (unsigned char)*b;
+        if (!*a) return 0;
     }
     return 0;
 }
 char *strchr(const char *s, int c)
 {
     for (; *s; s++)
-        if (*s == (char)c)
-            return (char *)s;
+        if (*s == (char)c) return (char *)s;
     return c ? NULL : (char *)s;
 }

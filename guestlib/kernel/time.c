@@ -15,8 +15,7 @@ static uint64_t pvclock_scale(uint64_t delta, uint32_t mul, int8_t shift)
 
 uint64_t time_monotonic_ns(void)
 {
-    if (!boot.shared_info)
-        return 0;
+    if (!boot.shared_info) return 0;
     volatile struct vcpu_time_info *t = &boot.shared_info->vcpu_info[0].time;
     uint32_t ver;
     uint64_t ns;
@@ -24,8 +23,8 @@ uint64_t time_monotonic_ns(void)
         ver = t->version;
         barrier();
         uint64_t tsc = rdtsc();
-        ns = t->system_time + pvclock_scale(tsc - t->tsc_timestamp, t->tsc_to_system_mul,
-                                            t->tsc_shift);
+        ns = t->system_time +
+             pvclock_scale(tsc - t->tsc_timestamp, t->tsc_to_system_mul, t->tsc_shift);
         barrier();
     } while ((ver & 1) || ver != t->version);
     return ns;
@@ -35,8 +34,7 @@ void time_wallclock(uint64_t *sec, uint32_t *nsec)
 {
     *sec = 0;
     *nsec = 0;
-    if (!boot.shared_info)
-        return;
+    if (!boot.shared_info) return;
     volatile shared_info_t *s = boot.shared_info;
     uint32_t ver;
     uint64_t wsec;

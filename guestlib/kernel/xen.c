@@ -6,7 +6,8 @@
 #include <guest/printk.h>
 
 uint8_t hypercall_page[PAGE_SIZE] __aligned(PAGE_SIZE) __section(".bss.pagealigned");
-static uint8_t shared_info_page[PAGE_SIZE] __aligned(PAGE_SIZE) __section(".bss.pagealigned");
+static uint8_t shared_info_page[PAGE_SIZE] __aligned(PAGE_SIZE)
+    __section(".bss.pagealigned");
 
 bool xen_detect(void)
 {
@@ -31,8 +32,7 @@ void xen_hypercall_page_install(void)
 {
     uint32_t r[4];
     xen_cpuid(boot.xen_leaf_base + 2, 0, r);
-    if (r[0] < 1)
-        panic("xen: CPUID leaf base+2 reports %u hypercall pages", r[0]);
+    if (r[0] < 1) panic("xen: CPUID leaf base+2 reports %u hypercall pages", r[0]);
     boot.hypercall_msr = r[1];
     wrmsr(r[1], va_to_pa(hypercall_page));
 }
@@ -53,8 +53,7 @@ void shared_info_init(void)
         .gpfn = va_to_pa(shared_info_page) >> PAGE_SHIFT,
     };
     long rc = HYPERVISOR_memory_op(XENMEM_add_to_physmap, &xatp);
-    if (rc)
-        panic("xen: mapping shared_info failed: %ld", rc);
+    if (rc) panic("xen: mapping shared_info failed: %ld", rc);
     boot.shared_info = (shared_info_t *)shared_info_page;
     boot.shared_info_pfn = xatp.gpfn;
 }

@@ -21,6 +21,6 @@
  * Domain slot N of a simulation uses XS_DIRECTMAP_BASE + N * XS_SLOT_SIZE.
  * Chosen above ASan's shadow so instrumented builds can host guests. */
 #define XS_DIRECTMAP_BASE 0x200000000000ULL
-#define XS_SLOT_SIZE 0x1000000000ULL /* 64 GiB of address space per domain */
+#define XS_SLOT_SIZE      0x1000000000ULL /* 64 GiB of address space per domain */
 
 #endif

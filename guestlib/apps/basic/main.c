@@ -19,11 +19,16 @@
 static const char *memtype(uint32_t t)
 {
     switch (t) {
-    case XEN_HVM_MEMMAP_TYPE_RAM: return "ram";
-    case XEN_HVM_MEMMAP_TYPE_RESERVED: return "reserved";
-    case XEN_HVM_MEMMAP_TYPE_ACPI: return "acpi";
-    case XEN_HVM_MEMMAP_TYPE_NVS: return "nvs";
-    default: return "other";
+    case XEN_HVM_MEMMAP_TYPE_RAM:
+        return "ram";
+    case XEN_HVM_MEMMAP_TYPE_RESERVED:
+        return "reserved";
+    case XEN_HVM_MEMMAP_TYPE_ACPI:
+        return "acpi";
+    case XEN_HVM_MEMMAP_TYPE_NVS:
+        return "nvs";
+    default:
+        return "other";
     }
 }
 
@@ -41,10 +46,11 @@ static void civil_date(uint64_t days, unsigned *y, unsigned *m, unsigned *d)
 static void summary_boot(void)
 {
     const struct hvm_start_info *si = boot.start_info;
-    printk("boot: pvh start_info magic=%#x version=%u modules=%u\n", si->magic, si->version,
-           si->nr_modules);
-    printk("boot: kernel at physical %#lx-%#lx, running at %#lx\n", va_to_pa(__image_start),
-           va_to_pa(__image_end), (uint64_t)(uintptr_t)__image_start);
+    printk("boot: pvh start_info magic=%#x version=%u modules=%u\n", si->magic,
+           si->version, si->nr_modules);
+    printk("boot: kernel at physical %#lx-%#lx, running at %#lx\n",
+           va_to_pa(__image_start), va_to_pa(__image_end),
+           (uint64_t)(uintptr_t)__image_start);
     printk("cmdline: %s\n", boot.cmdline);
 }
 
@@ -56,8 +62,7 @@ static void summary_memory(void)
         const struct hvm_memmap_table_entry *e = &boot.memmap[i];
         printk("memmap: [%#018lx-%#018lx] %s\n", e->addr, e->addr + e->size - 1,
                memtype(e->type));
-        if (e->type == XEN_HVM_MEMMAP_TYPE_RAM)
-            usable += e->size;
+        if (e->type == XEN_HVM_MEMMAP_TYPE_RAM) usable += e->size;
     }
     printk("mem: %lu KiB usable, %lu pages free for allocation\n", usable >> 10,
            page_alloc_free_count());
@@ -72,12 +77,10 @@ static void selftest_alloc(void)
     uint64_t before = page_alloc_free_count();
     for (int i = 0; i < N; i++) {
         pages[i] = page_alloc();
-        if (!pages[i])
-            panic("alloc: out of pages after %d", i);
+        if (!pages[i]) panic("alloc: out of pages after %d", i);
         const uint8_t *p = pages[i];
         for (unsigned j = 0; j < PAGE_SIZE; j++)
-            if (p[j])
-                panic("alloc: page %p not zeroed", pages[i]);
+            if (p[j]) panic("alloc: page %p not zeroed", pages[i]);
         memset(pages[i], i + 1, PAGE_SIZE);
     }
     for (int i = 0; i < N; i++)
@@ -86,8 +89,8 @@ static void selftest_alloc(void)
     for (int i = 0; i < N; i++)
         page_free(pages[i]);
     if (page_alloc_free_count() != before)
-        panic("alloc: free count %lu after freeing, expected %lu", page_alloc_free_count(),
-              before);
+        panic("alloc: free count %lu after freeing, expected %lu",
+              page_alloc_free_count(), before);
     printk("alloc: self-test ok (%d pages allocated, distinct, zeroed, freed)\n", N);
 }
 
@@ -108,9 +111,11 @@ static void summary_xen(void)
     printk("xen: hypercall page at physical %#lx via MSR %#x\n", va_to_pa(hypercall_page),
            boot.hypercall_msr);
     printk("xen: features %#x%s%s\n", boot.features[0],
-           boot.features[0] & (1u << XENFEAT_auto_translated_physmap) ? " auto_translated_physmap"
-                                                                     : "",
-           boot.features[0] & (1u << XENFEAT_hvm_safe_pvclock) ? " hvm_safe_pvclock" : "");
+           boot.features[0] & (1u << XENFEAT_auto_translated_physmap)
+               ? " auto_translated_physmap"
+               : "",
+           boot.features[0] & (1u << XENFEAT_hvm_safe_pvclock) ? " hvm_safe_pvclock"
+                                                               : "");
     printk("xen: shared_info at pfn %#lx\n", boot.shared_info_pfn);
     domid_t self = DOMID_SELF;
     long pages = HYPERVISOR_memory_op(XENMEM_current_reservation, &self);
@@ -120,8 +125,7 @@ static void summary_xen(void)
 
 static void summary_time(void)
 {
-    if (!boot.xen)
-        return;
+    if (!boot.xen) return;
     uint64_t t0 = time_monotonic_ns();
     for (int i = 0; i < 10; i++)
         HYPERVISOR_xen_version(XENVER_version, NULL);
@@ -145,7 +149,8 @@ static void selftest_irq(void)
     irq_enable();
     bool on = irq_enabled();
     irq_disable();
-    printk("irq: mode %s, save/restore %s\n", irq_mode_name(), off && on ? "ok" : "BROKEN");
+    printk("irq: mode %s, save/restore %s\n", irq_mode_name(),
+           off && on ? "ok" : "BROKEN");
 }
 
 static void take_fault(const char *kind)
@@ -174,8 +179,7 @@ int app_main(void)
     summary_xen();
     summary_time();
     selftest_irq();
-    if (cmdline_get("fault", fault, sizeof(fault)))
-        take_fault(fault);
+    if (cmdline_get("fault", fault, sizeof(fault))) take_fault(fault);
     printk("basic: done, powering off\n");
     return 0;
 }

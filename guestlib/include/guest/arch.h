@@ -5,10 +5,22 @@
 #include <guest/types.h>
 #include <xen/arch-x86/xen.h>
 
-static inline void cpu_cli(void) { __asm__ __volatile__("cli" ::: "memory"); }
-static inline void cpu_sti(void) { __asm__ __volatile__("sti" ::: "memory"); }
-static inline void cpu_hlt(void) { __asm__ __volatile__("hlt" ::: "memory"); }
-static inline void cpu_pause(void) { __asm__ __volatile__("pause"); }
+static inline void cpu_cli(void)
+{
+    __asm__ __volatile__("cli" ::: "memory");
+}
+static inline void cpu_sti(void)
+{
+    __asm__ __volatile__("sti" ::: "memory");
+}
+static inline void cpu_hlt(void)
+{
+    __asm__ __volatile__("hlt" ::: "memory");
+}
+static inline void cpu_pause(void)
+{
+    __asm__ __volatile__("pause");
+}
 
 static inline uint64_t rdtsc(void)
 {
@@ -19,7 +31,8 @@ static inline uint64_t rdtsc(void)
 
 static inline void wrmsr(uint32_t msr, uint64_t val)
 {
-    __asm__ __volatile__("wrmsr" ::"c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32))
+    __asm__ __volatile__("wrmsr" ::"c"(msr), "a"((uint32_t)val),
+                         "d"((uint32_t)(val >> 32))
                          : "memory");
 }
 

@@ -31,7 +31,10 @@ struct boot_info {
 extern struct boot_info boot;
 extern uint8_t __image_start[], __image_end[];
 
-static inline void *pa_to_va(uint64_t pa) { return (void *)(boot.directmap_base + pa); }
+static inline void *pa_to_va(uint64_t pa)
+{
+    return (void *)(boot.directmap_base + pa);
+}
 static inline uint64_t va_to_pa(const void *va)
 {
     return (uint64_t)(uintptr_t)va - boot.directmap_base;

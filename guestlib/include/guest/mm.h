@@ -3,7 +3,7 @@
 #include <guest/types.h>
 /* Page allocator over usable RAM from the memory map. */
 void page_alloc_init(void);
-void *page_alloc(void);           /* one zeroed page, or NULL */
+void *page_alloc(void); /* one zeroed page, or NULL */
 void page_free(void *va);
 uint64_t page_alloc_free_count(void);
 uint64_t page_alloc_total_count(void);
