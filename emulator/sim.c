@@ -6,10 +6,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "sim.h"
 #include "trap.h"
+#include "vmentry.h"
 #include "vtime.h"
 
 void xs_log(struct xs_sim *sim, const char *fmt, ...)
@@ -122,8 +122,6 @@ void xs_sim_run(struct xs_sim *sim)
         stop(sim, "out of memory");
         return;
     }
-    /* Every rdtsc traps, so guest time is virtual time. */
-    prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);
     while (!all_ended(sim)) {
         if (sim->nr_exits >= sim->cfg.exit_limit) {
             stop(sim, "exit limit reached (%" PRIu64 " VM exits)", sim->cfg.exit_limit);
@@ -154,7 +152,7 @@ void xs_sim_run(struct xs_sim *sim)
                       ta, 1, 0, NULL, 0);
         xs_vcpu_run_once(v);
     }
-    prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+    xs_tsc_trap_disarm();
     free(runnable);
     /* A last line without a newline still reaches the console. */
     for (unsigned i = 0; i < sim->nr_domains; i++) {

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <ucontext.h>
 
 #include "sim.h"
@@ -44,10 +45,40 @@ static void pass_on(int sig, siginfo_t *si, void *uctx)
     signal(sig, SIG_DFL);
 }
 
+void xs_tsc_trap_arm(void)
+{
+    if (!xs_tls.tsc_trapping) {
+        prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);
+        xs_tls.tsc_trapping = 1;
+    }
+}
+
+void xs_tsc_trap_disarm(void)
+{
+    if (xs_tls.tsc_trapping) {
+        prctl(PR_SET_TSC, PR_TSC_ENABLE, 0, 0, 0);
+        xs_tls.tsc_trapping = 0;
+    }
+}
+
+/* rdtsc traps only for the guest's sake.  When xensim's own code (the vDSO
+ * clock, a sanitizer's allocator) hits it, let rdtsc run natively and
+ * re-execute; the next VM entry arms the trap again.  Cheap, because host
+ * code rarely reads the TSC. */
+static bool host_rdtsc(int sig, const ucontext_t *uc)
+{
+    if (sig != SIGSEGV || !xs_tls.tsc_trapping) return false;
+    const uint8_t *ip = (const uint8_t *)uc->uc_mcontext.gregs[REG_RIP];
+    if (!(ip[0] == 0x0f && (ip[1] == 0x31 || (ip[1] == 0x01 && ip[2] == 0xf9))))
+        return false;
+    xs_tsc_trap_disarm();
+    return true;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
     if (!xs_tls.in_guest) {
-        pass_on(sig, si, uctx);
+        if (!host_rdtsc(sig, uctx)) pass_on(sig, si, uctx);
         return;
     }
     ucontext_t *uc = uctx;

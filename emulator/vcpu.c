@@ -71,6 +71,8 @@ void xs_vcpu_run_once(struct xs_vcpu *v)
     xs_tls.regs_start = (uint64_t)(uintptr_t)&v->regs;
     xs_tls.regs_end = (uint64_t)(uintptr_t)&v->regs.rsp;
     xs_tls.resume_rip = v->regs.rip;
+    /* Every guest rdtsc traps, so guest time is virtual time. */
+    xs_tsc_trap_arm();
     uint64_t exit = xs_vm_enter();
     sim->current = NULL;
     xs_tls.vcpu = NULL;

@@ -15,7 +15,13 @@ struct xs_cpu_tls {
     uint64_t guest_rsp;  /* 32: guest %rsp at a direct hypercall exit */
     uint64_t in_guest;   /* 40: nonzero while guest code runs */
     void *vcpu;          /* 48: struct xs_vcpu running on this thread */
+    int tsc_trapping;    /* rdtsc faults (PR_TSC_SIGSEGV) on this thread */
 };
+
+/* Make rdtsc trap before guest code runs (see trap.c). */
+void xs_tsc_trap_arm(void);
+/* Let rdtsc run natively again. */
+void xs_tsc_trap_disarm(void);
 
 extern __thread struct xs_cpu_tls xs_tls;
 
