@@ -81,8 +81,8 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
         snprintf(err, errlen, "too many domains (at most %d)", XS_MAX_DOMAINS);
         return NULL;
     }
-    if (cfg->memory_mib < 2 || cfg->memory_mib > 65536) {
-        snprintf(err, errlen, "domain %s: memory %" PRIu64 " MiB outside 2..65536",
+    if (cfg->memory_mib < 1 || cfg->memory_mib > 65536) {
+        snprintf(err, errlen, "domain %s: memory %" PRIu64 " MiB outside 1..65536",
                  cfg->name, cfg->memory_mib);
         return NULL;
     }
