@@ -104,9 +104,7 @@ static enum emu_result emu_wrmsr(struct emu_ctx *c)
     uint32_t msr = (uint32_t)r->rcx;
     uint64_t val = (uint32_t)r->rax | (r->rdx << 32);
     c->tr[0] = msr;
-    c->tr[1] = val >= (uint64_t)(uintptr_t)c->v->dom->base
-                   ? xs_gva_for_trace(c->v->dom, val)
-                   : val;
+    c->tr[1] = val;
     if (xs_msr_write(c->v, msr, val)) {
         char what[80];
         snprintf(what, sizeof(what), "wrmsr %#x <- %#" PRIx64, msr, val);
@@ -226,6 +224,8 @@ static const char *signal_what(int signo)
         return "invalid opcode (#UD)";
     case SIGSEGV:
         return "general protection fault (#GP)";
+    case SIGSYS:
+        return "host system call from guest code (syscall is not a hypercall)";
     default:
         return "unexpected signal";
     }
@@ -253,6 +253,8 @@ void xs_emulate_signal_exit(struct xs_vcpu *v)
     if (v->sig.signo != SIGSEGV && v->sig.signo != SIGILL) {
         /* int3 reports the address after itself; point at the instruction. */
         if (v->sig.signo == SIGTRAP && v->sig.code == SI_KERNEL) v->regs.rip--;
+        /* Likewise syscall (2 bytes). */
+        if (v->sig.signo == SIGSYS) v->regs.rip -= 2;
         xs_domain_crash(v, "%s", signal_what(v->sig.signo));
         return;
     }

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/prctl.h>
 #include <sys/prctl.h>
 #include <ucontext.h>
 
@@ -21,7 +22,7 @@
 
 __thread struct xs_cpu_tls xs_tls;
 
-static const int trapped_signals[] = {SIGSEGV, SIGILL, SIGBUS, SIGFPE, SIGTRAP};
+static const int trapped_signals[] = {SIGSEGV, SIGILL, SIGBUS, SIGFPE, SIGTRAP, SIGSYS};
 static struct sigaction previous[NSIG];
 static atomic_flag installed = ATOMIC_FLAG_INIT;
 
@@ -77,6 +78,9 @@ static bool host_rdtsc(int sig, const ucontext_t *uc)
 
 static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
+    /* Host code runs from here on: its system calls (sigreturn first) must
+     * not be caught by the guest's syscall filter. */
+    xs_tls.syscall_sel = SYSCALL_DISPATCH_FILTER_ALLOW;
     if (!xs_tls.in_guest) {
         if (!host_rdtsc(sig, uctx)) pass_on(sig, si, uctx);
         return;
@@ -124,6 +128,11 @@ void *xs_trap_thread_init(void)
         for (size_t i = 0; i < sizeof(trapped_signals) / sizeof(trapped_signals[0]); i++)
             sigaction(trapped_signals[i], &sa, &previous[trapped_signals[i]]);
     }
+    /* Guest code runs natively, so a `syscall` instruction in it would be a
+     * real system call of xensim's.  Syscall user dispatch turns it into
+     * SIGSYS while the selector (set on VM entry) says block.  Kernels
+     * before 5.11 lack it; the guest then goes unfiltered. */
+    prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 0, &xs_tls.syscall_sel);
     /* The kernel must not build signal frames on the guest's stack: that is
      * guest RAM, and the frame would leak host state into it. */
     stack_t cur;
@@ -141,6 +150,7 @@ void *xs_trap_thread_init(void)
 
 void xs_trap_thread_fini(void *altstack)
 {
+    prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
     if (!altstack) return;
     stack_t ss = {.ss_flags = SS_DISABLE};
     sigaltstack(&ss, NULL);

@@ -10,6 +10,7 @@
 #define T_RESUME_RIP 24
 #define T_GUEST_RSP  32
 #define T_IN_GUEST   40
+#define T_SYSCALL_SEL 56
 #define EXIT_HYPERCALL 1
 
     .text
@@ -42,6 +43,7 @@ xs_vm_enter:
     popfq
     mov     (%rsp), %rsp            /* guest stack; no flags touched from here */
     movq    $1, TLS(T_IN_GUEST)
+    movb    $1, TLS(T_SYSCALL_SEL)  /* a guest `syscall` raises SIGSYS */
     jmp     *TLS(T_RESUME_RIP)
     .size xs_vm_enter, .-xs_vm_enter
 
@@ -51,6 +53,7 @@ xs_vm_enter:
     .globl xs_hc_direct_entry
     .type xs_hc_direct_entry, @function
 xs_hc_direct_entry:
+    movb    $0, TLS(T_SYSCALL_SEL)
     movq    $0, TLS(T_IN_GUEST)
     mov     %rsp, TLS(T_GUEST_RSP)
     mov     TLS(T_REGS_END), %rsp

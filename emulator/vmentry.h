@@ -15,6 +15,7 @@ struct xs_cpu_tls {
     uint64_t guest_rsp;  /* 32: guest %rsp at a direct hypercall exit */
     uint64_t in_guest;   /* 40: nonzero while guest code runs */
     void *vcpu;          /* 48: struct xs_vcpu running on this thread */
+    uint8_t syscall_sel; /* 56: syscall user dispatch selector: 1 = block */
     int tsc_trapping;    /* rdtsc faults (PR_TSC_SIGSEGV) on this thread */
 };
 

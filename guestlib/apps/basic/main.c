@@ -5,7 +5,7 @@
  * "time:", "memmap:" and "mem:" describe the platform.
  *
  * Command-line switches exercise failure paths on purpose:
- *   fault=pf|ud|gp|de|bp   take that exception after the summary
+ *   fault=pf|ud|gp|de|bp|syscall   take that exception after the summary
  *   irq=cli                use real cli/sti instead of the vcpu_info mask */
 #include <guest/kernel.h>
 #include <guest/arch.h>
@@ -164,6 +164,8 @@ static void take_fault(const char *kind)
         wrmsr(0xdeadbeef, 0);
     else if (!strcmp(kind, "de"))
         __asm__ __volatile__("divl %%ecx" ::"a"(1), "d"(0), "c"(0));
+    else if (!strcmp(kind, "syscall")) /* exit_group(0) if nothing stops it */
+        __asm__ __volatile__("syscall" ::"a"(231), "D"(0) : "rcx", "r11", "memory");
     else if (!strcmp(kind, "bp"))
         __asm__ __volatile__("int3");
     panic("basic: fault=%s did not fault", kind);
