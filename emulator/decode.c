@@ -9,6 +9,7 @@
 static const uint8_t xen_cpuid_bytes[] = {0x0f, 0x0b, 0x78, 0x65, 0x6e, 0x0f, 0xa2};
 static const uint8_t vmcall_bytes[] = {0x0f, 0x01, 0xc1};
 static const uint8_t vmmcall_bytes[] = {0x0f, 0x01, 0xd9};
+static const uint8_t ud2_vmcall_bytes[] = {0x0f, 0x0b, 0x0f, 0x01, 0xc1};
 
 static const char *const trap_names[XS_TRAP_COUNT] = {
     [XS_TRAP_NONE] = "none",     [XS_TRAP_XEN_CPUID] = "xen-cpuid",
@@ -62,6 +63,14 @@ int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr,
         out->kind = XS_TRAP_XEN_CPUID;
         out->len = sizeof(xen_cpuid_bytes);
         snprintf(out->text, sizeof(out->text), "ud2; .ascii \"xen\"; cpuid");
+        return 0;
+    }
+    /* xensim's vmcall-mode stub: ud2 traps on every host (see hypercall.c). */
+    if (avail >= sizeof(ud2_vmcall_bytes) &&
+        !memcmp(bytes, ud2_vmcall_bytes, sizeof(ud2_vmcall_bytes))) {
+        out->kind = XS_TRAP_VMCALL;
+        out->len = sizeof(ud2_vmcall_bytes);
+        snprintf(out->text, sizeof(out->text), "ud2; vmcall");
         return 0;
     }
     if (avail >= 3 &&

@@ -205,4 +205,5 @@ void xs_console_append(struct xs_domain *d, const char *buf, size_t len)
         }
         d->console_line_start = end + 1;
     }
+    if (out) fflush(out); /* whoever reads a pipe sees each line as it comes */
 }

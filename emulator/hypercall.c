@@ -91,8 +91,10 @@ void xs_hypercall_dispatch(struct xs_vcpu *v)
                   (unsigned)(nr > 0xffff ? 0xffff : nr), ta, 5, ret, NULL, 0);
 }
 
-/* Slot layouts: direct mode jumps straight into the simulator; vmcall mode
- * is what Xen writes for HVM guests and traps through SIGILL. */
+/* Slot layouts: direct mode jumps straight into the simulator.  vmcall mode
+ * traps like Xen's HVM stubs (mov $nr,%eax; vmcall; ret), with a ud2 in
+ * front: inside a KVM guest, KVM answers a user-mode vmcall itself instead
+ * of faulting, and every host must run the same bytes for the same trace. */
 int xs_hypercall_page_fill(struct xs_vcpu *v, uint64_t gpa)
 {
     struct xs_domain *d = v->dom;
@@ -109,7 +111,7 @@ int xs_hypercall_page_fill(struct xs_vcpu *v, uint64_t gpa)
             memcpy(s + 5, jmp_rip, sizeof(jmp_rip));
             memcpy(s + 11, &target, 8);
         } else {
-            static const uint8_t vmcall_ret[] = {0x0f, 0x01, 0xc1, 0xc3};
+            static const uint8_t vmcall_ret[] = {0x0f, 0x0b, 0x0f, 0x01, 0xc1, 0xc3};
             memcpy(s + 5, vmcall_ret, sizeof(vmcall_ret));
         }
     }

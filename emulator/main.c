@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sim.h"
@@ -227,7 +228,9 @@ static int cmd_boot(int argc, char **argv)
     }
     if (!dc.image_path) return usage_error("boot: which image?");
     char path[PATH_MAX + 16];
-    if (!strchr(dc.image_path, '/') && access(dc.image_path, F_OK) != 0) {
+    struct stat st;
+    if (!strchr(dc.image_path, '/') &&
+        (stat(dc.image_path, &st) != 0 || !S_ISREG(st.st_mode))) {
         /* A bare name is a guest app: guest_dir/NAME.elf */
         snprintf(path, sizeof(path), "%.*s/%.*s.elf", PATH_MAX / 2, o.guest_dir,
                  PATH_MAX / 4, dc.image_path);

@@ -122,6 +122,7 @@ void xs_sim_run(struct xs_sim *sim)
         stop(sim, "out of memory");
         return;
     }
+    struct xs_vcpu *last = NULL;
     while (!all_ended(sim)) {
         if (sim->nr_exits >= sim->cfg.exit_limit) {
             stop(sim, "exit limit reached (%" PRIu64 " VM exits)", sim->cfg.exit_limit);
@@ -147,9 +148,13 @@ void xs_sim_run(struct xs_sim *sim)
             break;
         }
         struct xs_vcpu *v = runnable[n == 1 ? 0 : xs_prng_below(&sim->prng, n)];
-        uint64_t ta[1] = {n};
-        xs_trace_emit(&sim->trace, sim->vtime_ns, v->dom->domid, v->id, XS_TR_SCHED, 0,
-                      ta, 1, 0, NULL, 0);
+        /* A choice among one is no decision: trace only real ones. */
+        if (n > 1 || v != last) {
+            uint64_t ta[1] = {n};
+            xs_trace_emit(&sim->trace, sim->vtime_ns, v->dom->domid, v->id, XS_TR_SCHED,
+                          0, ta, 1, 0, NULL, 0);
+        }
+        last = v;
         xs_vcpu_run_once(v);
     }
     xs_tsc_trap_disarm();

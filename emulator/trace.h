@@ -1,8 +1,8 @@
 /* The trace: every VM exit with its arguments and result, every scheduling
  * decision, console output and domain life-cycle event.  Each record feeds a
- * running FNV-1a hash; the same inputs give the same hash on any machine.
- * Records never contain host addresses: guest pointers are recorded as guest
- * physical addresses. */
+ * running hash (FNV-1a constants, a word at a time); the same inputs give the same hash
+ * on any machine. Records never contain host addresses: guest pointers are recorded as
+ * guest physical addresses. */
 #ifndef XS_TRACE_H
 #define XS_TRACE_H
 #include <stdbool.h>
