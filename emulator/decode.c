@@ -89,9 +89,11 @@ int xs_decode(csh cs, const uint8_t *bytes, size_t avail, uint64_t addr,
     for (size_t i = 0; i < sizeof(insn_map) / sizeof(insn_map[0]); i++)
         if (insn_map[i].cs_id == insn->id) out->kind = insn_map[i].kind;
     cs_x86 *x = insn->detail ? &insn->detail->x86 : NULL;
+    /* 32-bit address forms (0x67) are not emulated: the guest is 64-bit. */
     if (x && (out->kind == XS_TRAP_LIDT || out->kind == XS_TRAP_LGDT)) {
         if (x->op_count != 1 || x->operands[0].type != X86_OP_MEM ||
-            x->operands[0].mem.segment != X86_REG_INVALID)
+            x->operands[0].mem.segment != X86_REG_INVALID ||
+            x->prefix[3] == X86_PREFIX_ADDRSIZE)
             out->kind = XS_TRAP_NONE;
         else {
             out->mem_base = x->operands[0].mem.base;

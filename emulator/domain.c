@@ -106,6 +106,7 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     d->shared_info_gpfn = ~0ULL;
     d->hypercall_page_gpa = ~0ULL;
     d->end_state = XS_END_RUNNING;
+    d->shutdown_code = -1;
     if (xs_image_open(&d->image, cfg->image_path, err, errlen) || map_ram(d, err, errlen))
         goto fail;
     build_memmap(d);
@@ -168,7 +169,7 @@ void xs_domain_end(struct xs_domain *d, int end_state)
     for (unsigned i = 0; i < d->nr_vcpus; i++)
         xs_vcpu_set_state(&d->vcpus[i], XS_VCPU_DOWN);
     struct xs_sim *sim = d->sim;
-    uint64_t code = d->shutdown_code;
+    uint64_t code = (uint64_t)(int64_t)d->shutdown_code;
     xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_END, (unsigned)end_state,
                   &code, 1, 0, NULL, 0);
 }

@@ -24,36 +24,37 @@ static bool guest_may_set(uint32_t idx)
     }
 }
 
-/* hvm_allow_get_param: what a guest may not read about itself. */
+/* hvm_allow_get_param: the only parameters a guest may read about itself. */
 static bool guest_may_get(uint32_t idx)
 {
     switch (idx) {
-    case HVM_PARAM_IOREQ_SERVER_PFN:
-    case HVM_PARAM_NR_IOREQ_SERVER_PAGES:
+    case HVM_PARAM_CALLBACK_IRQ:
+    case HVM_PARAM_VM86_TSS:
+    case HVM_PARAM_VM86_TSS_SIZED:
+    case HVM_PARAM_ACPI_IOPORTS_LOCATION:
+    case HVM_PARAM_VM_GENERATION_ID_ADDR:
+    case HVM_PARAM_STORE_PFN:
+    case HVM_PARAM_STORE_EVTCHN:
+    case HVM_PARAM_CONSOLE_PFN:
+    case HVM_PARAM_CONSOLE_EVTCHN:
     case HVM_PARAM_ALTP2M:
-    case HVM_PARAM_MCA_CAP:
-        return false;
-    default:
+    case HVM_PARAM_X87_FIP_WIDTH:
         return true;
+    default:
+        return false;
     }
 }
 
+/* Xen checks the index before it looks the domain up. */
 static long check_param(struct xs_vcpu *v, const struct xen_hvm_param *p)
 {
+    if (p->index >= HVM_NR_PARAMS) return -XEN_EINVAL;
     if (p->domid != DOMID_SELF && p->domid != v->dom->domid) {
         for (unsigned i = 0; i < v->dom->sim->nr_domains; i++)
             if (v->dom->sim->domains[i]->domid == p->domid) return -XEN_EPERM;
         return -XEN_ESRCH;
     }
-    return p->index >= HVM_NR_PARAMS ? -XEN_EINVAL : 0;
-}
-
-static long callback_irq_valid(uint64_t value)
-{
-    uint8_t type = (uint8_t)(value >> 56);
-    if (type == HVM_PARAM_CALLBACK_TYPE_VECTOR && (value & 0xff) < 0x10)
-        return -XEN_EINVAL; /* vectors below 16 are exceptions */
-    return type <= HVM_PARAM_CALLBACK_TYPE_VECTOR ? 0 : -XEN_EINVAL;
+    return 0;
 }
 
 static long hvm_param(struct xs_vcpu *v, uint64_t arg, bool set)
@@ -64,8 +65,6 @@ static long hvm_param(struct xs_vcpu *v, uint64_t arg, bool set)
     if (rc) return rc;
     if (set) {
         if (!guest_may_set(p.index)) return -XEN_EPERM;
-        if (p.index == HVM_PARAM_CALLBACK_IRQ && (rc = callback_irq_valid(p.value)))
-            return rc;
         v->dom->hvm_params[p.index] = p.value;
         return 0;
     }

@@ -13,6 +13,9 @@
 
 typedef long (*memory_fn)(struct xs_vcpu *v, uint64_t arg);
 
+/* Sub-ops that take no continuation refuse a start extent, as Xen does. */
+#define XS_MEMOP_EXTENT_SHIFT 6
+
 /* Only the domain itself: Xen's XSM default lets a DomU name no other. */
 static long self_domain(struct xs_vcpu *v, domid_t domid)
 {
@@ -54,6 +57,8 @@ static long mem_add_to_physmap(struct xs_vcpu *v, uint64_t arg)
     struct xs_domain *d = v->dom;
     struct xen_add_to_physmap x;
     if (xs_copy_from_guest(d, &x, arg, sizeof(x))) return -XEN_EFAULT;
+    /* Foreign mappings go through add_to_physmap_batch only (Xen). */
+    if (x.space == XENMAPSPACE_gmfn_foreign) return -XEN_ENOSYS;
     long rc = self_domain(v, x.domid);
     if (rc) return rc;
     if (x.space != XENMAPSPACE_shared_info) return -XEN_EINVAL;
@@ -109,5 +114,9 @@ long xs_hc_memory_op(struct xs_vcpu *v, const uint64_t a[5])
 {
     uint64_t cmd = a[0] & XS_MEMOP_CMD_MASK;
     if (cmd >= sizeof(ops) / sizeof(ops[0]) || !ops[cmd]) return -XEN_ENOSYS;
+    if ((cmd == XENMEM_current_reservation || cmd == XENMEM_maximum_reservation ||
+         cmd == XENMEM_maximum_gpfn) &&
+        a[0] >> XS_MEMOP_EXTENT_SHIFT)
+        return -XEN_EINVAL;
     return ops[cmd](v, a[1]);
 }

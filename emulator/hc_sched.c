@@ -64,12 +64,17 @@ static long sched_poll(struct xs_vcpu *v, uint64_t arg)
     return 0;
 }
 
+/* As Xen's domain_shutdown: a code set earlier with SCHEDOP_shutdown_code
+ * is the reason reported (Linux sets "crash" that way before powering off
+ * from a panic).  Reasons above SHUTDOWN_MAX, which Xen passes through
+ * unchecked, are refused here: no toolstack could act on them. */
 static long sched_shutdown(struct xs_vcpu *v, uint64_t arg)
 {
     struct sched_shutdown s;
     if (xs_copy_from_guest(v->dom, &s, arg, sizeof(s))) return -XEN_EFAULT;
     if (s.reason > SHUTDOWN_MAX) return -XEN_EINVAL;
-    xs_domain_end(v->dom, (int)s.reason);
+    int reason = v->dom->shutdown_code >= 0 ? v->dom->shutdown_code : (int)s.reason;
+    xs_domain_end(v->dom, reason);
     return 0;
 }
 
@@ -78,14 +83,24 @@ static long sched_shutdown_code(struct xs_vcpu *v, uint64_t arg)
     struct sched_shutdown s;
     if (xs_copy_from_guest(v->dom, &s, arg, sizeof(s))) return -XEN_EFAULT;
     if (s.reason > SHUTDOWN_MAX) return -XEN_EINVAL;
-    v->dom->shutdown_code = s.reason;
+    if (v->dom->shutdown_code < 0) v->dom->shutdown_code = (int)s.reason;
     return 0;
 }
 
-static long sched_privileged(struct xs_vcpu *v, uint64_t arg)
+/* Xen's order: read the argument, find the domain, then refuse a DomU. */
+static long sched_remote_shutdown(struct xs_vcpu *v, uint64_t arg)
+{
+    struct sched_remote_shutdown r;
+    if (xs_copy_from_guest(v->dom, &r, arg, sizeof(r))) return -XEN_EFAULT;
+    for (unsigned i = 0; i < v->dom->sim->nr_domains; i++)
+        if (v->dom->sim->domains[i]->domid == r.domain_id) return -XEN_EPERM;
+    return -XEN_ESRCH;
+}
+
+static long sched_pin_override(struct xs_vcpu *v, uint64_t arg)
 {
     (void)v, (void)arg;
-    return -XEN_EPERM; /* remote_shutdown, pin_override: Dom0 only */
+    return -XEN_EPERM; /* Dom0 only */
 }
 
 static const sched_fn ops[] = {
@@ -93,9 +108,9 @@ static const sched_fn ops[] = {
     [SCHEDOP_block] = sched_block,
     [SCHEDOP_shutdown] = sched_shutdown,
     [SCHEDOP_poll] = sched_poll,
-    [SCHEDOP_remote_shutdown] = sched_privileged,
+    [SCHEDOP_remote_shutdown] = sched_remote_shutdown,
     [SCHEDOP_shutdown_code] = sched_shutdown_code,
-    [SCHEDOP_pin_override] = sched_privileged,
+    [SCHEDOP_pin_override] = sched_pin_override,
 };
 
 long xs_hc_sched_op(struct xs_vcpu *v, const uint64_t a[5])

@@ -22,9 +22,10 @@ static long vcpu_register_vcpu_info(struct xs_vcpu *caller, struct xs_vcpu *t,
     if (xs_copy_from_guest(d, &r, arg, sizeof(r))) return -XEN_EFAULT;
     /* Xen: once per vCPU, for itself or a vCPU that is down. */
     if (t->vcpu_info_gpa || (t != caller && t->state != XS_VCPU_DOWN)) return -XEN_EINVAL;
+    /* Xen's map_vcpu_info: crossing the page or misaligned is -ENXIO. */
     if (r.offset > XS_PAGE_SIZE - sizeof(struct vcpu_info) ||
         r.offset & (__alignof__(struct vcpu_info) - 1))
-        return -XEN_EINVAL;
+        return -XEN_ENXIO;
     uint64_t gpa = r.mfn * XS_PAGE_SIZE + r.offset;
     if (r.mfn >= d->ram_bytes / XS_PAGE_SIZE || r.mfn == d->shared_info_gpfn)
         return -XEN_EINVAL;
@@ -34,6 +35,10 @@ static long vcpu_register_vcpu_info(struct xs_vcpu *caller, struct xs_vcpu *t,
         memcpy(new, old, sizeof(*new));
     else
         memset(new, 0, sizeof(*new));
+    /* As Xen: make the guest look at every selector once, so no event that
+     * arrived during the move is lost. */
+    new->evtchn_pending_sel = ~(xen_ulong_t)0;
+    new->evtchn_upcall_pending = 1;
     t->vcpu_info_gpa = gpa;
     t->pvclock_stale = true;
     return 0;
@@ -45,8 +50,7 @@ static long vcpu_get_runstate_info(struct xs_vcpu *caller, struct xs_vcpu *t,
     (void)caller;
     struct vcpu_runstate_info rs = t->runstate;
     uint64_t now = t->dom->sim->vtime_ns;
-    if (rs.state >= 0 && rs.state < 4 && rs.state_entry_time)
-        rs.time[rs.state] += now - rs.state_entry_time;
+    if (rs.state >= 0 && rs.state < 4) rs.time[rs.state] += now - rs.state_entry_time;
     return xs_copy_to_guest(t->dom, arg, &rs, sizeof(rs));
 }
 

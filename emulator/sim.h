@@ -93,9 +93,9 @@ struct xs_domain {
     struct xs_image image;
     unsigned nr_vcpus;
     struct xs_vcpu *vcpus;
-    int end_state;          /* enum xs_end_state, XS_END_RUNNING while alive */
-    uint32_t shutdown_code; /* SCHEDOP_shutdown_code */
-    char *console;          /* everything the guest wrote */
+    int end_state;     /* enum xs_end_state, XS_END_RUNNING while alive */
+    int shutdown_code; /* SCHEDOP_shutdown_code, -1 until set: the first wins */
+    char *console;     /* everything the guest wrote */
     size_t console_len;
     bool console_truncated;
     size_t console_line_start; /* where the current (unprinted) line begins */

@@ -32,7 +32,7 @@ static void runstate_enter(struct xs_vcpu *v, int state)
 {
     uint64_t now = v->dom->sim->vtime_ns;
     struct vcpu_runstate_info *rs = &v->runstate;
-    if (rs->state >= 0 && rs->state < 4 && rs->state_entry_time)
+    if (rs->state >= 0 && rs->state < 4)
         rs->time[rs->state] += now - rs->state_entry_time;
     rs->state = state;
     rs->state_entry_time = now;

@@ -7,5 +7,7 @@
 Suite *loader_suite(void);
 Suite *start_info_suite(void);
 Suite *scenario_suite(void);
+Suite *decode_suite(void);
+Suite *hypercall_suite(void);
 
 #endif
