@@ -235,6 +235,12 @@ void xs_emulate_signal_exit(struct xs_vcpu *v)
 {
     struct xs_domain *d = v->dom;
     struct xs_sim *sim = d->sim;
+    if (v->sig.fs_clobbered) {
+        xs_domain_crash(v,
+                        "guest code loaded %%fs, which holds xensim's own thread state "
+                        "(segment loads are not emulated; %%fs was restored)");
+        return;
+    }
     if (v->sig.signo == SIGSEGV &&
         (v->sig.code == SEGV_MAPERR || v->sig.code == SEGV_ACCERR)) {
         uint64_t a = v->sig.addr, b = (uint64_t)(uintptr_t)d->base;
@@ -248,6 +254,10 @@ void xs_emulate_signal_exit(struct xs_vcpu *v)
                             "page fault (#PF) at %#" PRIx64
                             ", outside this domain's address space",
                             a);
+        return;
+    }
+    if (v->sig.signo == SIGPROF) {
+        sim->stuck = v; /* registers saved: the guest could even resume */
         return;
     }
     if (v->sig.signo != SIGSEGV && v->sig.signo != SIGILL) {

@@ -291,6 +291,17 @@ static int parse(struct xs_image *img, const uint8_t *d, size_t size, char *err,
         if (s->paddr < img->paddr_lo) img->paddr_lo = s->paddr;
         if (s->paddr + s->memsz > img->paddr_hi) img->paddr_hi = s->paddr + s->memsz;
     }
+    /* Checked last, so a segment cut short is named first. */
+    /* Xen's libelf refuses an image whose section headers lie past its end:
+     * that is how a truncated file usually shows (debug info comes last). */
+    if (eh.e_shnum) {
+        uint64_t shsz = (uint64_t)eh.e_shnum * eh.e_shentsize;
+        if (!in_bounds(eh.e_shoff, shsz, size))
+            return fail(err, errlen, nm,
+                        "truncated: section header table [0x%" PRIx64 ", +0x%" PRIx64
+                        ") lies beyond the end of the file (0x%zx bytes)",
+                        (uint64_t)eh.e_shoff, shsz, size);
+    }
     return 0;
 }
 

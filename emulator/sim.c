@@ -123,6 +123,7 @@ void xs_sim_run(struct xs_sim *sim)
         return;
     }
     struct xs_vcpu *last = NULL;
+    xs_watchdog_arm(true);
     while (!all_ended(sim)) {
         if (sim->nr_exits >= sim->cfg.exit_limit) {
             stop(sim, "exit limit reached (%" PRIu64 " VM exits)", sim->cfg.exit_limit);
@@ -156,7 +157,18 @@ void xs_sim_run(struct xs_sim *sim)
         }
         last = v;
         xs_vcpu_run_once(v);
+        if (sim->stuck) {
+            stop(
+                sim,
+                "%s.v%u ran %.1f s of host CPU time without a VM exit (a loop that never "
+                "traps?): virtual time cannot advance, so the run stops; guest rip "
+                "%#" PRIx64,
+                v->dom->name, v->id, XS_STUCK_TICKS * XS_WATCHDOG_TICK_US / 1e6,
+                v->regs.rip - (uint64_t)(uintptr_t)v->dom->base);
+            break;
+        }
     }
+    xs_watchdog_arm(false);
     xs_tsc_trap_disarm();
     free(runnable);
     /* A last line without a newline still reaches the console. */

@@ -56,6 +56,7 @@ struct xs_vcpu {
     struct {
         int signo, code;
         uint64_t addr;
+        bool fs_clobbered; /* guest code had loaded %fs (xensim's TLS) */
     } sig;
     /* vcpu_info: in shared_info until the guest registers its own. */
     uint64_t vcpu_info_gpa; /* 0 = use shared_info->vcpu_info[id] */
@@ -122,6 +123,7 @@ struct xs_sim {
     struct xs_domain *domains[XS_MAX_DOMAINS];
     struct xs_vcpu *current; /* vCPU executing guest code, else NULL */
     char stop_reason[256];   /* why the run loop stopped, "" if all domains ended */
+    struct xs_vcpu *stuck;   /* a vCPU the watchdog took out of a loop without exits */
     void *altstack;          /* signal stack for this simulation's thread */
 };
 

@@ -174,7 +174,9 @@ static void print_rec(FILE *out, const struct xs_trace_rec *r, const uint8_t *pa
                 xs_trap_name(r->sub), r->a[0], r->a[1], (uint64_t)r->ret);
         break;
     case XS_TR_END:
-        fprintf(out, " %s code=%" PRIu64, xs_end_state_name(r->sub), r->a[0]);
+        fprintf(out, " %s", xs_end_state_name(r->sub));
+        if ((int64_t)r->a[0] >= 0) /* SCHEDOP_shutdown_code, when one was set */
+            fprintf(out, " code=%" PRId64, (int64_t)r->a[0]);
         break;
     case XS_TR_SCHED:
         fprintf(out, " runnable=%" PRIu64, r->a[0]);

@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/prctl.h>
+#include <asm/prctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <sys/time.h>
 #include <ucontext.h>
 
 #include "sim.h"
@@ -21,6 +25,19 @@
 #include "vmentry.h"
 
 __thread struct xs_cpu_tls xs_tls;
+
+#define ALTSTACK_SIZE  (256 * 1024)
+#define ALTSTACK_MAGIC 0x78656e73696d5347ULL /* "GSmisnex" */
+
+/* At the base of this thread's signal stack (the stack grows down, away
+ * from it). */
+struct altstack_hdr {
+    uint64_t magic;
+    unsigned long fs_base; /* this thread's TLS base */
+    uint8_t *selector;     /* xs_tls.syscall_sel, by address */
+    int fs_clobbered;      /* guest code had changed the FS base */
+    stack_t previous;      /* the signal stack before ours (a sanitizer's) */
+};
 
 static const int trapped_signals[] = {SIGSEGV, SIGILL, SIGBUS, SIGFPE, SIGTRAP, SIGSYS};
 static struct sigaction previous[NSIG];
@@ -76,12 +93,38 @@ static bool host_rdtsc(int sig, const ucontext_t *uc)
     return true;
 }
 
-static void on_signal(int sig, siginfo_t *si, void *uctx)
+/* First thing in the handler, before any thread-local access: let host
+ * system calls through and put back the FS base if guest code changed %fs
+ * (`mov %eax,%fs` with a null selector zeroes the base natively). */
+__attribute__((no_stack_protector, no_sanitize_address)) static void
+restore_host_state(void)
 {
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    struct altstack_hdr *h =
+        (struct altstack_hdr *)(sp & ~(uintptr_t)(ALTSTACK_SIZE - 1));
+    if (h->magic != ALTSTACK_MAGIC) return; /* not on our stack: %fs never left */
+    *(volatile uint8_t *)h->selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+    unsigned long fs = 0;
+    syscall(SYS_arch_prctl, ARCH_GET_FS, &fs);
+    if (fs != h->fs_base) {
+        syscall(SYS_arch_prctl, ARCH_SET_FS, h->fs_base);
+        h->fs_clobbered = 1;
+    }
+}
+
+__attribute__((no_stack_protector)) static void on_signal(int sig, siginfo_t *si,
+                                                          void *uctx)
+{
+    restore_host_state();
     /* Host code runs from here on: its system calls (sigreturn first) must
      * not be caught by the guest's syscall filter. */
     xs_tls.syscall_sel = SYSCALL_DISPATCH_FILTER_ALLOW;
-    if (!xs_tls.in_guest) {
+    if (sig == SIGPROF) {
+        /* The watchdog tick: only a guest that has run this long without a
+         * single VM exit is taken out (the run then stops, see sim.c).
+         * Otherwise resume; the filter is re-armed at the next VM entry. */
+        if (!xs_tls.in_guest || ++xs_tls.guest_ticks < XS_STUCK_TICKS) return;
+    } else if (!xs_tls.in_guest) {
         if (!host_rdtsc(sig, uctx)) pass_on(sig, si, uctx);
         return;
     }
@@ -110,6 +153,11 @@ static void on_signal(int sig, siginfo_t *si, void *uctx)
     v->sig.signo = sig;
     v->sig.code = si->si_code;
     v->sig.addr = (uint64_t)(uintptr_t)si->si_addr;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    struct altstack_hdr *h =
+        (struct altstack_hdr *)(sp & ~(uintptr_t)(ALTSTACK_SIZE - 1));
+    v->sig.fs_clobbered = h->magic == ALTSTACK_MAGIC && h->fs_clobbered;
+    if (v->sig.fs_clobbered) h->fs_clobbered = 0;
     xs_tls.in_guest = 0;
     g[REG_RIP] = (greg_t)(uintptr_t)xs_signal_exit;
     g[REG_RSP] = (greg_t)xs_tls.host_rsp;
@@ -127,32 +175,44 @@ void *xs_trap_thread_init(void)
         sigemptyset(&sa.sa_mask);
         for (size_t i = 0; i < sizeof(trapped_signals) / sizeof(trapped_signals[0]); i++)
             sigaction(trapped_signals[i], &sa, &previous[trapped_signals[i]]);
+        sa.sa_flags |= SA_RESTART; /* the watchdog must not disturb host syscalls */
+        sigaction(SIGPROF, &sa, NULL);
     }
     /* Guest code runs natively, so a `syscall` instruction in it would be a
      * real system call of xensim's.  Syscall user dispatch turns it into
      * SIGSYS while the selector (set on VM entry) says block.  Kernels
      * before 5.11 lack it; the guest then goes unfiltered. */
     prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 0, &xs_tls.syscall_sel);
-    /* The kernel must not build signal frames on the guest's stack: that is
-     * guest RAM, and the frame would leak host state into it. */
-    stack_t cur;
-    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return NULL;
-    size_t size = 256 * 1024;
-    void *mem = malloc(size);
-    if (!mem) return NULL;
-    stack_t ss = {.ss_sp = mem, .ss_size = size, .ss_flags = 0};
-    if (sigaltstack(&ss, NULL) != 0) {
-        free(mem);
+    /* The kernel must not build signal frames on the guest's stack (guest
+     * RAM), and the handler must find this thread's FS base without %fs,
+     * which a guest can clobber: our own size-aligned stack, whose base
+     * holds what the handler needs. */
+    struct altstack_hdr *h = aligned_alloc(ALTSTACK_SIZE, ALTSTACK_SIZE);
+    if (!h) return NULL;
+    h->magic = ALTSTACK_MAGIC;
+    h->selector = &xs_tls.syscall_sel;
+    h->fs_clobbered = 0;
+    syscall(SYS_arch_prctl, ARCH_GET_FS, &h->fs_base);
+    stack_t ss = {.ss_sp = h, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&ss, &h->previous) != 0) {
+        free(h);
         return NULL;
     }
-    return mem;
+    return h;
+}
+
+void xs_watchdog_arm(bool on)
+{
+    struct itimerval it = {{0, 0}, {0, 0}};
+    if (on) it.it_interval.tv_usec = it.it_value.tv_usec = XS_WATCHDOG_TICK_US;
+    setitimer(ITIMER_PROF, &it, NULL);
 }
 
 void xs_trap_thread_fini(void *altstack)
 {
     prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
     if (!altstack) return;
-    stack_t ss = {.ss_flags = SS_DISABLE};
-    sigaltstack(&ss, NULL);
+    struct altstack_hdr *h = altstack;
+    sigaltstack(&h->previous, NULL);
     free(altstack);
 }

@@ -73,6 +73,7 @@ void xs_vcpu_run_once(struct xs_vcpu *v)
     xs_tls.resume_rip = v->regs.rip;
     /* Every guest rdtsc traps, so guest time is virtual time. */
     xs_tsc_trap_arm();
+    xs_tls.guest_ticks = 0;
     uint64_t exit = xs_vm_enter();
     sim->current = NULL;
     xs_tls.vcpu = NULL;

@@ -17,6 +17,7 @@ struct xs_cpu_tls {
     void *vcpu;          /* 48: struct xs_vcpu running on this thread */
     uint8_t syscall_sel; /* 56: syscall user dispatch selector: 1 = block */
     int tsc_trapping;    /* rdtsc faults (PR_TSC_SIGSEGV) on this thread */
+    int guest_ticks;     /* watchdog ticks since the last VM entry */
 };
 
 /* Make rdtsc trap before guest code runs (see trap.c). */

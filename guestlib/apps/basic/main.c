@@ -60,8 +60,11 @@ static void summary_memory(void)
     printk("memmap: %u entries from %s\n", boot.nr_memmap, boot.memmap_source);
     for (unsigned i = 0; i < boot.nr_memmap; i++) {
         const struct hvm_memmap_table_entry *e = &boot.memmap[i];
-        printk("memmap: [%#018lx-%#018lx] %s\n", e->addr, e->addr + e->size - 1,
-               memtype(e->type));
+        if (!e->size)
+            printk("memmap: [%#018lx] empty %s entry\n", e->addr, memtype(e->type));
+        else
+            printk("memmap: [%#018lx-%#018lx] %s\n", e->addr, e->addr + e->size - 1,
+                   memtype(e->type));
         if (e->type == XEN_HVM_MEMMAP_TYPE_RAM) usable += e->size;
     }
     printk("mem: %lu KiB usable, %lu pages free for allocation\n", usable >> 10,
