@@ -6,44 +6,22 @@
 #include "guest_mem.h"
 #include "hypercall.h"
 
-/* hvm_allow_set_param: what a guest may set on itself. */
-static bool guest_may_set(uint32_t idx)
-{
-    switch (idx) {
-    case HVM_PARAM_CALLBACK_IRQ:
-    case HVM_PARAM_VM86_TSS:
-    case HVM_PARAM_VM86_TSS_SIZED:
-    case HVM_PARAM_ACPI_IOPORTS_LOCATION:
-    case HVM_PARAM_VM_GENERATION_ID_ADDR:
-    case HVM_PARAM_STORE_EVTCHN:
-    case HVM_PARAM_CONSOLE_EVTCHN:
-    case HVM_PARAM_X87_FIP_WIDTH:
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* hvm_allow_get_param: the only parameters a guest may read about itself. */
-static bool guest_may_get(uint32_t idx)
-{
-    switch (idx) {
-    case HVM_PARAM_CALLBACK_IRQ:
-    case HVM_PARAM_VM86_TSS:
-    case HVM_PARAM_VM86_TSS_SIZED:
-    case HVM_PARAM_ACPI_IOPORTS_LOCATION:
-    case HVM_PARAM_VM_GENERATION_ID_ADDR:
-    case HVM_PARAM_STORE_PFN:
-    case HVM_PARAM_STORE_EVTCHN:
-    case HVM_PARAM_CONSOLE_PFN:
-    case HVM_PARAM_CONSOLE_EVTCHN:
-    case HVM_PARAM_ALTP2M:
-    case HVM_PARAM_X87_FIP_WIDTH:
-        return true;
-    default:
-        return false;
-    }
-}
+/* Xen's hvm_allow_set_param / hvm_allow_get_param for a guest acting on
+ * itself: what it may write, and the only parameters it may read. */
+enum { MAY_GET = 1, MAY_SET = 2 };
+static const uint8_t guest_access[HVM_NR_PARAMS] = {
+    [HVM_PARAM_CALLBACK_IRQ] = MAY_GET | MAY_SET,
+    [HVM_PARAM_VM86_TSS] = MAY_GET | MAY_SET,
+    [HVM_PARAM_VM86_TSS_SIZED] = MAY_GET | MAY_SET,
+    [HVM_PARAM_ACPI_IOPORTS_LOCATION] = MAY_GET | MAY_SET,
+    [HVM_PARAM_VM_GENERATION_ID_ADDR] = MAY_GET | MAY_SET,
+    [HVM_PARAM_STORE_PFN] = MAY_GET,
+    [HVM_PARAM_STORE_EVTCHN] = MAY_GET | MAY_SET,
+    [HVM_PARAM_CONSOLE_PFN] = MAY_GET,
+    [HVM_PARAM_CONSOLE_EVTCHN] = MAY_GET | MAY_SET,
+    [HVM_PARAM_ALTP2M] = MAY_GET,
+    [HVM_PARAM_X87_FIP_WIDTH] = MAY_GET | MAY_SET,
+};
 
 /* Xen checks the index before it looks the domain up. */
 static long check_param(struct xs_vcpu *v, const struct xen_hvm_param *p)
@@ -64,11 +42,11 @@ static long hvm_param(struct xs_vcpu *v, uint64_t arg, bool set)
     long rc = check_param(v, &p);
     if (rc) return rc;
     if (set) {
-        if (!guest_may_set(p.index)) return -XEN_EPERM;
+        if (!(guest_access[p.index] & MAY_SET)) return -XEN_EPERM;
         v->dom->hvm_params[p.index] = p.value;
         return 0;
     }
-    if (!guest_may_get(p.index)) return -XEN_EPERM;
+    if (!(guest_access[p.index] & MAY_GET)) return -XEN_EPERM;
     p.value = v->dom->hvm_params[p.index];
     return xs_copy_to_guest(v->dom, arg, &p, sizeof(p));
 }

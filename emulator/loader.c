@@ -3,6 +3,7 @@
  * The file is untrusted.  Every header is copied out with memcpy (no aligned
  * access into the buffer) and every size/offset is checked against the file
  * before it is used, with arithmetic written so that it cannot wrap. */
+#include "errmsg.h"
 #include "loader.h"
 
 #include <elf.h>
@@ -30,21 +31,6 @@
 #define XS_IMAGE_MAX_FILE ((uint64_t)1 << 30)
 
 #define MIB ((uint64_t)1 << 20)
-
-__attribute__((format(printf, 4, 5))) static int
-fail(char *err, size_t errlen, const char *name, const char *fmt, ...)
-{
-    if (err && errlen) {
-        int n = snprintf(err, errlen, "%s: ", name);
-        if (n >= 0 && (size_t)n < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
 
 /* Does [off, off + len) lie inside a buffer of size bytes? */
 static bool in_bounds(uint64_t off, uint64_t len, uint64_t size)
@@ -91,30 +77,31 @@ static int parse_notes(struct xs_image *img, struct note_state *ns, unsigned ph,
         memcpy(&nh, seg + pos, sizeof(nh));
         uint64_t name_off = pos + sizeof(nh);
         if (!in_bounds(name_off, align4(nh.n_namesz), segsz))
-            return fail(err, errlen, nm,
-                        "note at offset 0x%" PRIx64 " in segment %u: name size %" PRIu32
-                        " overruns the note segment (0x%" PRIx64 " bytes)",
-                        pos, ph, nh.n_namesz, segsz);
+            return xs_errf(err, errlen, nm,
+                           "note at offset 0x%" PRIx64
+                           " in segment %u: name size %" PRIu32
+                           " overruns the note segment (0x%" PRIx64 " bytes)",
+                           pos, ph, nh.n_namesz, segsz);
         uint64_t desc_off = name_off + align4(nh.n_namesz);
         if (!in_bounds(desc_off, nh.n_descsz, segsz))
-            return fail(err, errlen, nm,
-                        "note at offset 0x%" PRIx64
-                        " in segment %u: descriptor size %" PRIu32
-                        " overruns the note segment (0x%" PRIx64 " bytes)",
-                        pos, ph, nh.n_descsz, segsz);
+            return xs_errf(err, errlen, nm,
+                           "note at offset 0x%" PRIx64
+                           " in segment %u: descriptor size %" PRIu32
+                           " overruns the note segment (0x%" PRIx64 " bytes)",
+                           pos, ph, nh.n_descsz, segsz);
         const uint8_t *name = seg + name_off;
         const uint8_t *desc = seg + desc_off;
 
         if (note_name_is(name, nh.n_namesz, "Xen")) {
             if (nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY) {
                 if (nh.n_descsz != 4)
-                    return fail(err, errlen, nm,
-                                "XEN_ELFNOTE_PHYS32_ENTRY note has descsz %" PRIu32
-                                ", expected 4",
-                                nh.n_descsz);
+                    return xs_errf(err, errlen, nm,
+                                   "XEN_ELFNOTE_PHYS32_ENTRY note has descsz %" PRIu32
+                                   ", expected 4",
+                                   nh.n_descsz);
                 if (ns->have_phys32)
-                    return fail(err, errlen, nm,
-                                "duplicate XEN_ELFNOTE_PHYS32_ENTRY note");
+                    return xs_errf(err, errlen, nm,
+                                   "duplicate XEN_ELFNOTE_PHYS32_ENTRY note");
                 uint32_t e;
                 memcpy(&e, desc, 4);
                 img->phys32_entry = e;
@@ -125,11 +112,12 @@ static int parse_notes(struct xs_image *img, struct note_state *ns, unsigned ph,
         } else if (note_name_is(name, nh.n_namesz, XSNOTE_NAME)) {
             if (nh.n_type == XSNOTE_ENTRY64) {
                 if (nh.n_descsz != 8)
-                    return fail(err, errlen, nm,
-                                "xensim ENTRY64 note has descsz %" PRIu32 ", expected 8",
-                                nh.n_descsz);
+                    return xs_errf(err, errlen, nm,
+                                   "xensim ENTRY64 note has descsz %" PRIu32
+                                   ", expected 8",
+                                   nh.n_descsz);
                 if (ns->have_entry64)
-                    return fail(err, errlen, nm, "duplicate xensim ENTRY64 note");
+                    return xs_errf(err, errlen, nm, "duplicate xensim ENTRY64 note");
                 memcpy(&img->entry64, desc, 8);
                 ns->have_entry64 = true;
             }
@@ -157,50 +145,53 @@ static int check_ehdr(const char *nm, const uint8_t *d, size_t size, Elf64_Ehdr 
                       char *err, size_t errlen)
 {
     if (size >= SELFMAG && memcmp(d, ELFMAG, SELFMAG) != 0)
-        return fail(err, errlen, nm,
-                    "not an ELF file (magic %02x %02x %02x %02x, expected 7f 45 4c 46)",
-                    d[0], d[1], d[2], d[3]);
+        return xs_errf(
+            err, errlen, nm,
+            "not an ELF file (magic %02x %02x %02x %02x, expected 7f 45 4c 46)", d[0],
+            d[1], d[2], d[3]);
     if (size < sizeof(*eh))
-        return fail(err, errlen, nm,
-                    "truncated: file is %zu bytes, smaller than the %zu-byte ELF header",
-                    size, sizeof(*eh));
+        return xs_errf(
+            err, errlen, nm,
+            "truncated: file is %zu bytes, smaller than the %zu-byte ELF header", size,
+            sizeof(*eh));
     memcpy(eh, d, sizeof(*eh));
     if (eh->e_ident[EI_CLASS] != ELFCLASS64)
-        return fail(err, errlen, nm, "not a 64-bit ELF file (EI_CLASS %u, expected %u)",
-                    eh->e_ident[EI_CLASS], ELFCLASS64);
+        return xs_errf(err, errlen, nm,
+                       "not a 64-bit ELF file (EI_CLASS %u, expected %u)",
+                       eh->e_ident[EI_CLASS], ELFCLASS64);
     if (eh->e_ident[EI_DATA] != ELFDATA2LSB)
-        return fail(err, errlen, nm,
-                    "not a little-endian ELF file (EI_DATA %u, expected %u)",
-                    eh->e_ident[EI_DATA], ELFDATA2LSB);
+        return xs_errf(err, errlen, nm,
+                       "not a little-endian ELF file (EI_DATA %u, expected %u)",
+                       eh->e_ident[EI_DATA], ELFDATA2LSB);
     if (eh->e_ident[EI_VERSION] != EV_CURRENT || eh->e_version != EV_CURRENT)
-        return fail(err, errlen, nm,
-                    "unsupported ELF version (EI_VERSION %u, e_version %" PRIu32
-                    ", expected %u)",
-                    eh->e_ident[EI_VERSION], eh->e_version, EV_CURRENT);
+        return xs_errf(err, errlen, nm,
+                       "unsupported ELF version (EI_VERSION %u, e_version %" PRIu32
+                       ", expected %u)",
+                       eh->e_ident[EI_VERSION], eh->e_version, EV_CURRENT);
     if (eh->e_type != ET_EXEC && eh->e_type != ET_DYN)
-        return fail(err, errlen, nm,
-                    "ELF type %u is not an executable (expected ET_EXEC or ET_DYN)",
-                    eh->e_type);
+        return xs_errf(err, errlen, nm,
+                       "ELF type %u is not an executable (expected ET_EXEC or ET_DYN)",
+                       eh->e_type);
     if (eh->e_machine != EM_X86_64)
-        return fail(err, errlen, nm, "machine %u is not x86-64 (EM_X86_64 = %u)",
-                    eh->e_machine, EM_X86_64);
+        return xs_errf(err, errlen, nm, "machine %u is not x86-64 (EM_X86_64 = %u)",
+                       eh->e_machine, EM_X86_64);
     if (eh->e_phentsize != sizeof(Elf64_Phdr))
-        return fail(err, errlen, nm, "e_phentsize is %u, expected %zu", eh->e_phentsize,
-                    sizeof(Elf64_Phdr));
+        return xs_errf(err, errlen, nm, "e_phentsize is %u, expected %zu",
+                       eh->e_phentsize, sizeof(Elf64_Phdr));
     if (eh->e_phnum == PN_XNUM)
-        return fail(err, errlen, nm,
-                    "extended program header numbering is not supported");
+        return xs_errf(err, errlen, nm,
+                       "extended program header numbering is not supported");
     /* phnum < 0xffff and phentsize == 56, so the product cannot overflow. */
     uint64_t tblsz = (uint64_t)eh->e_phnum * eh->e_phentsize;
     if (!in_bounds(eh->e_phoff, tblsz, size)) {
         if (eh->e_phoff > UINT64_MAX - tblsz)
-            return fail(err, errlen, nm,
-                        "program header table offset 0x%" PRIx64 " is out of range",
-                        (uint64_t)eh->e_phoff);
-        return fail(err, errlen, nm,
-                    "truncated: program header table ends at 0x%" PRIx64
-                    " but file is 0x%zx bytes",
-                    eh->e_phoff + tblsz, size);
+            return xs_errf(err, errlen, nm,
+                           "program header table offset 0x%" PRIx64 " is out of range",
+                           (uint64_t)eh->e_phoff);
+        return xs_errf(err, errlen, nm,
+                       "truncated: program header table ends at 0x%" PRIx64
+                       " but file is 0x%zx bytes",
+                       eh->e_phoff + tblsz, size);
     }
     return 0;
 }
@@ -220,38 +211,38 @@ static int parse(struct xs_image *img, const uint8_t *d, size_t size, char *err,
         memcpy(&ph, d + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
         if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE) continue;
         if (!in_bounds(ph.p_offset, ph.p_filesz, size))
-            return fail(err, errlen, nm,
-                        "truncated: segment %u (file offset 0x%" PRIx64
-                        ", size 0x%" PRIx64
-                        ") extends beyond the end of the file (0x%zx bytes)",
-                        i, (uint64_t)ph.p_offset, (uint64_t)ph.p_filesz, size);
+            return xs_errf(err, errlen, nm,
+                           "truncated: segment %u (file offset 0x%" PRIx64
+                           ", size 0x%" PRIx64
+                           ") extends beyond the end of the file (0x%zx bytes)",
+                           i, (uint64_t)ph.p_offset, (uint64_t)ph.p_filesz, size);
         if (ph.p_type == PT_NOTE) {
             if (parse_notes(img, &ns, i, d + ph.p_offset, ph.p_filesz, err, errlen))
                 return -1;
             continue;
         }
         if (ph.p_filesz > ph.p_memsz)
-            return fail(err, errlen, nm,
-                        "segment %u: file size 0x%" PRIx64
-                        " exceeds memory size 0x%" PRIx64,
-                        i, (uint64_t)ph.p_filesz, (uint64_t)ph.p_memsz);
+            return xs_errf(err, errlen, nm,
+                           "segment %u: file size 0x%" PRIx64
+                           " exceeds memory size 0x%" PRIx64,
+                           i, (uint64_t)ph.p_filesz, (uint64_t)ph.p_memsz);
         if (ph.p_memsz == 0) continue; /* occupies nothing; filesz is 0 too */
         if (ph.p_paddr > UINT64_MAX - ph.p_memsz)
-            return fail(err, errlen, nm,
-                        "segment %u: physical range 0x%" PRIx64 " + 0x%" PRIx64
-                        " wraps around the address space",
-                        i, (uint64_t)ph.p_paddr, (uint64_t)ph.p_memsz);
+            return xs_errf(err, errlen, nm,
+                           "segment %u: physical range 0x%" PRIx64 " + 0x%" PRIx64
+                           " wraps around the address space",
+                           i, (uint64_t)ph.p_paddr, (uint64_t)ph.p_memsz);
         if (img->nr_segments == XS_IMAGE_MAX_SEGMENTS)
-            return fail(err, errlen, nm, "more than %d PT_LOAD segments",
-                        XS_IMAGE_MAX_SEGMENTS);
+            return xs_errf(err, errlen, nm, "more than %d PT_LOAD segments",
+                           XS_IMAGE_MAX_SEGMENTS);
         uint64_t lo = ph.p_paddr, hi = ph.p_paddr + ph.p_memsz;
         for (unsigned j = 0; j < img->nr_segments; j++) {
             const struct xs_image_segment *o = &img->seg[j];
             if (lo < o->paddr + o->memsz && o->paddr < hi)
-                return fail(err, errlen, nm,
-                            "segment %u [0x%" PRIx64 ", 0x%" PRIx64
-                            ") overlaps segment %u [0x%" PRIx64 ", 0x%" PRIx64 ")",
-                            i, lo, hi, o->phdr, o->paddr, o->paddr + o->memsz);
+                return xs_errf(err, errlen, nm,
+                               "segment %u [0x%" PRIx64 ", 0x%" PRIx64
+                               ") overlaps segment %u [0x%" PRIx64 ", 0x%" PRIx64 ")",
+                               i, lo, hi, o->phdr, o->paddr, o->paddr + o->memsz);
         }
         img->seg[img->nr_segments++] = (struct xs_image_segment){
             .paddr = ph.p_paddr,
@@ -264,25 +255,25 @@ static int parse(struct xs_image *img, const uint8_t *d, size_t size, char *err,
     }
 
     if (img->nr_segments == 0)
-        return fail(err, errlen, nm, "no PT_LOAD segment (nothing to load)");
+        return xs_errf(err, errlen, nm, "no PT_LOAD segment (nothing to load)");
     if (!ns.have_phys32)
-        return fail(err, errlen, nm,
-                    "no XEN_ELFNOTE_PHYS32_ENTRY note (not a PVH kernel)");
+        return xs_errf(err, errlen, nm,
+                       "no XEN_ELFNOTE_PHYS32_ENTRY note (not a PVH kernel)");
     if (!ns.have_entry64)
-        return fail(err, errlen, nm,
-                    "no xensim ENTRY64 note (kernel not built for xensim: "
-                    "needs a \"" XSNOTE_NAME "\" note of type %d)",
-                    XSNOTE_ENTRY64);
+        return xs_errf(err, errlen, nm,
+                       "no xensim ENTRY64 note (kernel not built for xensim: "
+                       "needs a \"" XSNOTE_NAME "\" note of type %d)",
+                       XSNOTE_ENTRY64);
     if (!entry_ok(img, img->phys32_entry))
-        return fail(err, errlen, nm,
-                    "XEN_ELFNOTE_PHYS32_ENTRY 0x%" PRIx64
-                    " is not inside a loaded executable segment",
-                    img->phys32_entry);
+        return xs_errf(err, errlen, nm,
+                       "XEN_ELFNOTE_PHYS32_ENTRY 0x%" PRIx64
+                       " is not inside a loaded executable segment",
+                       img->phys32_entry);
     if (!entry_ok(img, img->entry64))
-        return fail(err, errlen, nm,
-                    "xensim ENTRY64 0x%" PRIx64
-                    " is not inside a loaded executable segment",
-                    img->entry64);
+        return xs_errf(err, errlen, nm,
+                       "xensim ENTRY64 0x%" PRIx64
+                       " is not inside a loaded executable segment",
+                       img->entry64);
 
     img->paddr_lo = UINT64_MAX;
     img->paddr_hi = 0;
@@ -297,10 +288,10 @@ static int parse(struct xs_image *img, const uint8_t *d, size_t size, char *err,
     if (eh.e_shnum) {
         uint64_t shsz = (uint64_t)eh.e_shnum * eh.e_shentsize;
         if (!in_bounds(eh.e_shoff, shsz, size))
-            return fail(err, errlen, nm,
-                        "truncated: section header table [0x%" PRIx64 ", +0x%" PRIx64
-                        ") lies beyond the end of the file (0x%zx bytes)",
-                        (uint64_t)eh.e_shoff, shsz, size);
+            return xs_errf(err, errlen, nm,
+                           "truncated: section header table [0x%" PRIx64 ", +0x%" PRIx64
+                           ") lies beyond the end of the file (0x%zx bytes)",
+                           (uint64_t)eh.e_shoff, shsz, size);
     }
     return 0;
 }
@@ -324,7 +315,7 @@ int xs_image_parse(struct xs_image *img, const char *name, const void *data, siz
                    char *err, size_t errlen)
 {
     reset(img, name);
-    if (!data && size) return fail(err, errlen, img->name, "no data");
+    if (!data && size) return xs_errf(err, errlen, img->name, "no data");
     if (parse(img, data, size, err, errlen)) {
         clear_parsed(img);
         return -1;
@@ -332,7 +323,7 @@ int xs_image_parse(struct xs_image *img, const char *name, const void *data, siz
     img->data = malloc(size);
     if (!img->data) {
         clear_parsed(img);
-        return fail(err, errlen, img->name, "out of memory copying %zu bytes", size);
+        return xs_errf(err, errlen, img->name, "out of memory copying %zu bytes", size);
     }
     memcpy(img->data, data, size);
     img->size = size;
@@ -342,32 +333,33 @@ int xs_image_parse(struct xs_image *img, const char *name, const void *data, siz
 int xs_image_open(struct xs_image *img, const char *path, char *err, size_t errlen)
 {
     reset(img, path);
-    if (!path) return fail(err, errlen, img->name, "no file name");
+    if (!path) return xs_errf(err, errlen, img->name, "no file name");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, img->name, "cannot open: %s", strerror(errno));
+    if (fd < 0)
+        return xs_errf(err, errlen, img->name, "cannot open: %s", strerror(errno));
 
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = errno;
         close(fd);
-        return fail(err, errlen, img->name, "cannot stat: %s", strerror(e));
+        return xs_errf(err, errlen, img->name, "cannot stat: %s", strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, img->name, "not a regular file");
+        return xs_errf(err, errlen, img->name, "not a regular file");
     }
     if ((uint64_t)st.st_size > XS_IMAGE_MAX_FILE) {
         close(fd);
-        return fail(err, errlen, img->name,
-                    "file is %jd bytes, larger than the %" PRIu64 " MiB limit",
-                    (intmax_t)st.st_size, XS_IMAGE_MAX_FILE / MIB);
+        return xs_errf(err, errlen, img->name,
+                       "file is %jd bytes, larger than the %" PRIu64 " MiB limit",
+                       (intmax_t)st.st_size, XS_IMAGE_MAX_FILE / MIB);
     }
 
     size_t size = (size_t)st.st_size, got = 0;
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
         close(fd);
-        return fail(err, errlen, img->name, "out of memory reading %zu bytes", size);
+        return xs_errf(err, errlen, img->name, "out of memory reading %zu bytes", size);
     }
     while (got < size) {
         ssize_t n = read(fd, buf + got, size - got);
@@ -377,9 +369,9 @@ int xs_image_open(struct xs_image *img, const char *path, char *err, size_t errl
             close(fd);
             free(buf);
             if (n == 0)
-                return fail(err, errlen, img->name,
-                            "file shrank while reading (%zu of %zu bytes)", got, size);
-            return fail(err, errlen, img->name, "read error: %s", strerror(e));
+                return xs_errf(err, errlen, img->name,
+                               "file shrank while reading (%zu of %zu bytes)", got, size);
+            return xs_errf(err, errlen, img->name, "read error: %s", strerror(e));
         }
         got += (size_t)n;
     }
@@ -411,36 +403,37 @@ int xs_image_load(const struct xs_image *img, uint8_t *ram, uint64_t ram_size, c
     format_ram(ramdesc, sizeof(ramdesc), ram_size);
 
     if (!img->data || img->nr_segments == 0 || img->nr_segments > XS_IMAGE_MAX_SEGMENTS)
-        return fail(err, errlen, nm, "image was not parsed successfully");
-    if (!ram) return fail(err, errlen, nm, "no guest RAM");
+        return xs_errf(err, errlen, nm, "image was not parsed successfully");
+    if (!ram) return xs_errf(err, errlen, nm, "no guest RAM");
 
     /* Check everything before writing anything, so failure leaves RAM as it was. */
     for (unsigned i = 0; i < img->nr_segments; i++) {
         const struct xs_image_segment *s = &img->seg[i];
         if (!in_bounds(s->paddr, s->memsz, ram_size)) {
             if (s->paddr > UINT64_MAX - s->memsz)
-                return fail(err, errlen, nm,
-                            "segment %u at 0x%" PRIx64 " (size 0x%" PRIx64
-                            ") lies outside guest RAM (%s)",
-                            s->phdr, s->paddr, s->memsz, ramdesc);
-            return fail(err, errlen, nm,
-                        "segment %u [0x%" PRIx64 ", 0x%" PRIx64
-                        ") lies outside guest RAM (%s)",
-                        s->phdr, s->paddr, s->paddr + s->memsz, ramdesc);
+                return xs_errf(err, errlen, nm,
+                               "segment %u at 0x%" PRIx64 " (size 0x%" PRIx64
+                               ") lies outside guest RAM (%s)",
+                               s->phdr, s->paddr, s->memsz, ramdesc);
+            return xs_errf(err, errlen, nm,
+                           "segment %u [0x%" PRIx64 ", 0x%" PRIx64
+                           ") lies outside guest RAM (%s)",
+                           s->phdr, s->paddr, s->paddr + s->memsz, ramdesc);
         }
         /* The image struct is caller-visible: do not trust it blindly. */
         if (s->filesz > s->memsz || !in_bounds(s->offset, s->filesz, img->size))
-            return fail(err, errlen, nm, "segment %u: file range is inconsistent",
-                        s->phdr);
+            return xs_errf(err, errlen, nm, "segment %u: file range is inconsistent",
+                           s->phdr);
     }
     if (img->phys32_entry >= ram_size)
-        return fail(err, errlen, nm,
-                    "XEN_ELFNOTE_PHYS32_ENTRY 0x%" PRIx64 " lies outside guest RAM (%s)",
-                    img->phys32_entry, ramdesc);
+        return xs_errf(err, errlen, nm,
+                       "XEN_ELFNOTE_PHYS32_ENTRY 0x%" PRIx64
+                       " lies outside guest RAM (%s)",
+                       img->phys32_entry, ramdesc);
     if (img->entry64 >= ram_size)
-        return fail(err, errlen, nm,
-                    "xensim ENTRY64 0x%" PRIx64 " lies outside guest RAM (%s)",
-                    img->entry64, ramdesc);
+        return xs_errf(err, errlen, nm,
+                       "xensim ENTRY64 0x%" PRIx64 " lies outside guest RAM (%s)",
+                       img->entry64, ramdesc);
 
     for (unsigned i = 0; i < img->nr_segments; i++) {
         const struct xs_image_segment *s = &img->seg[i];

@@ -1,5 +1,6 @@
 /* PVH start of day: struct hvm_start_info and what it points to, laid out
  * one after another from a page-aligned physical address.  See start_info.h. */
+#include "errmsg.h"
 #include "start_info.h"
 
 #include <inttypes.h>
@@ -11,20 +12,7 @@
 /* x86 base page.  Xen's public headers export it only through io/ring.h. */
 #define XS_PAGE_SIZE 4096u
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
-                                                      const char *fmt, ...)
-{
-    if (err && errlen) {
-        int n = snprintf(err, errlen, "start_info: ");
-        if (n >= 0 && (size_t)n < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
+#define fail(err, errlen, ...) xs_errf(err, errlen, "start_info", __VA_ARGS__)
 
 /* Cursor over the area being laid out: each item starts 8-byte aligned, end
  * is one past the last item's last byte.  An overflow sticks, so the whole
