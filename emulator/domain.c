@@ -103,8 +103,8 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     snprintf(d->name, sizeof(d->name), "%s", cfg->name);
     d->hc_mode = cfg->hypercalls;
     d->ram_bytes = cfg->memory_mib << 20;
-    d->shared_info_gpfn = ~0ULL;
-    d->hypercall_page_gpa = ~0ULL;
+    d->shared_info_gpfn = XS_NO_GPA;
+    d->hypercall_page_gpa = XS_NO_GPA;
     d->end_state = XS_END_RUNNING;
     d->shutdown_code = -1;
     if (xs_image_open(&d->image, cfg->image_path, err, errlen) || map_ram(d, err, errlen))
@@ -131,6 +131,7 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
         v->state = XS_VCPU_DOWN;
         v->runstate.state = RUNSTATE_offline;
         v->pvclock_stale = true;
+        v->vcpu_info_gpa = XS_NO_GPA;
     }
     /* vCPU 0 starts where the PVH trampoline would have arrived. */
     struct xs_vcpu *v0 = &d->vcpus[0];
@@ -188,9 +189,15 @@ void xs_console_append(struct xs_domain *d, const char *buf, size_t len)
         d->console_truncated = true;
         return;
     }
-    char *n = realloc(d->console, d->console_len + len + 1);
-    if (!n) return;
-    d->console = n;
+    if (d->console_len + len + 1 > d->console_cap) {
+        size_t cap = d->console_cap ? d->console_cap : 4096;
+        while (cap < d->console_len + len + 1)
+            cap *= 2;
+        char *n = realloc(d->console, cap);
+        if (!n) return;
+        d->console = n;
+        d->console_cap = cap;
+    }
     memcpy(d->console + d->console_len, buf, len);
     d->console_len += len;
     d->console[d->console_len] = '\0';

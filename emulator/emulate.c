@@ -50,10 +50,7 @@ static enum emu_result emu_xen_cpuid(struct emu_ctx *c)
 
 static enum emu_result emu_vmcall(struct emu_ctx *c)
 {
-    /* Resume after the vmcall, like hardware, then run the hypercall. */
-    c->v->regs.rip += c->in->len;
-    xs_hypercall_dispatch(c->v);
-    c->v->regs.rip -= c->in->len;
+    xs_hypercall_dispatch(c->v); /* traces itself; rip moves on like any trap */
     c->tr[0] = c->v->regs.rax;
     return EMU_NEXT;
 }
@@ -167,12 +164,16 @@ static uint16_t io_port(const struct emu_ctx *c)
     return c->in->io_port >= 0 ? (uint16_t)c->in->io_port : (uint16_t)c->v->regs.rdx;
 }
 
+static uint64_t io_mask(const struct emu_ctx *c)
+{
+    return (1ULL << (8 * c->in->io_size)) - 1; /* io_size is 1, 2 or 4 */
+}
+
 /* No legacy devices: reads float high, writes are dropped (both traced). */
 static enum emu_result emu_in(struct emu_ctx *c)
 {
     struct xs_regs *r = &c->v->regs;
-    uint64_t mask =
-        c->in->io_size == 4 ? 0xffffffffULL : (1ULL << (8 * c->in->io_size)) - 1;
+    uint64_t mask = io_mask(c);
     c->tr[0] = io_port(c);
     c->tr[1] = c->in->io_size;
     if (c->in->io_size == 4)
@@ -185,10 +186,8 @@ static enum emu_result emu_in(struct emu_ctx *c)
 
 static enum emu_result emu_out(struct emu_ctx *c)
 {
-    uint64_t mask =
-        c->in->io_size == 4 ? 0xffffffffULL : (1ULL << (8 * c->in->io_size)) - 1;
     c->tr[0] = io_port(c);
-    c->tr[1] = c->v->regs.rax & mask;
+    c->tr[1] = c->v->regs.rax & io_mask(c);
     return EMU_NEXT;
 }
 

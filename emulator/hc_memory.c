@@ -69,7 +69,7 @@ static long mem_add_to_physmap(struct xs_vcpu *v, uint64_t arg)
     /* The frame now shows shared_info; a previous location gets its RAM
      * page back. */
     if (map_frame(d, x.gpfn, d->ram_bytes)) return -XEN_ENOMEM;
-    if (d->shared_info_gpfn != ~0ULL)
+    if (d->shared_info_gpfn != XS_NO_GPA)
         map_frame(d, d->shared_info_gpfn, d->shared_info_gpfn * XS_PAGE_SIZE);
     d->shared_info_gpfn = x.gpfn;
     return 0;

@@ -21,7 +21,8 @@ static long vcpu_register_vcpu_info(struct xs_vcpu *caller, struct xs_vcpu *t,
     struct vcpu_register_vcpu_info r;
     if (xs_copy_from_guest(d, &r, arg, sizeof(r))) return -XEN_EFAULT;
     /* Xen: once per vCPU, for itself or a vCPU that is down. */
-    if (t->vcpu_info_gpa || (t != caller && t->state != XS_VCPU_DOWN)) return -XEN_EINVAL;
+    if (t->vcpu_info_gpa != XS_NO_GPA || (t != caller && t->state != XS_VCPU_DOWN))
+        return -XEN_EINVAL;
     /* Xen's map_vcpu_info: crossing the page or misaligned is -ENXIO. */
     if (r.offset > XS_PAGE_SIZE - sizeof(struct vcpu_info) ||
         r.offset & (__alignof__(struct vcpu_info) - 1))

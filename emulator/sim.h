@@ -23,6 +23,7 @@
 #define XS_PAGE_SIZE   4096ULL
 #define XS_CONSOLE_MAX (16u << 20) /* bytes of console kept per domain */
 #define XS_MEMMAP_MAX  8
+#define XS_NO_GPA      (~0ULL) /* "not placed yet" for guest-chosen addresses */
 
 /* Guest registers as the VM entry/exit code lays them out (vmentry.S). */
 struct xs_regs {
@@ -59,7 +60,7 @@ struct xs_vcpu {
         bool fs_clobbered; /* guest code had loaded %fs (xensim's TLS) */
     } sig;
     /* vcpu_info: in shared_info until the guest registers its own. */
-    uint64_t vcpu_info_gpa; /* 0 = use shared_info->vcpu_info[id] */
+    uint64_t vcpu_info_gpa; /* XS_NO_GPA = use shared_info->vcpu_info[id] */
     uint64_t idt_base;      /* from the trapped lidt */
     uint16_t idt_limit;
     /* runstate accounting (VCPUOP_get_runstate_info) */
@@ -97,7 +98,7 @@ struct xs_domain {
     int end_state;     /* enum xs_end_state, XS_END_RUNNING while alive */
     int shutdown_code; /* SCHEDOP_shutdown_code, -1 until set: the first wins */
     char *console;     /* everything the guest wrote */
-    size_t console_len;
+    size_t console_len, console_cap;
     bool console_truncated;
     size_t console_line_start; /* where the current (unprinted) line begins */
 };
@@ -121,10 +122,9 @@ struct xs_sim {
     csh capstone;
     unsigned nr_domains;
     struct xs_domain *domains[XS_MAX_DOMAINS];
-    struct xs_vcpu *current; /* vCPU executing guest code, else NULL */
-    char stop_reason[256];   /* why the run loop stopped, "" if all domains ended */
-    struct xs_vcpu *stuck;   /* a vCPU the watchdog took out of a loop without exits */
-    void *altstack;          /* signal stack for this simulation's thread */
+    char stop_reason[256]; /* why the run loop stopped, "" if all domains ended */
+    struct xs_vcpu *stuck; /* a vCPU the watchdog took out of a loop without exits */
+    void *altstack;        /* signal stack for this simulation's thread */
 };
 
 struct xs_domain_config {

@@ -10,7 +10,7 @@
 
 struct vcpu_info *xs_vcpu_info(struct xs_vcpu *v)
 {
-    if (v->vcpu_info_gpa)
+    if (v->vcpu_info_gpa != XS_NO_GPA)
         return xs_gpa_ptr(v->dom, v->vcpu_info_gpa, sizeof(struct vcpu_info));
     if (v->id < XEN_LEGACY_MAX_VCPUS) return &v->dom->shared_info->vcpu_info[v->id];
     return NULL;
@@ -66,7 +66,6 @@ void xs_vcpu_run_once(struct xs_vcpu *v)
     struct xs_sim *sim = v->dom->sim;
     xs_pvclock_update(v);
     runstate_enter(v, RUNSTATE_running);
-    sim->current = v;
     xs_tls.vcpu = v;
     xs_tls.regs_start = (uint64_t)(uintptr_t)&v->regs;
     xs_tls.regs_end = (uint64_t)(uintptr_t)&v->regs.rsp;
@@ -75,7 +74,6 @@ void xs_vcpu_run_once(struct xs_vcpu *v)
     xs_tsc_trap_arm();
     xs_tls.guest_ticks = 0;
     uint64_t exit = xs_vm_enter();
-    sim->current = NULL;
     xs_tls.vcpu = NULL;
     sim->nr_exits++;
     sim->vtime_ns += XS_COST_GUEST_SLICE_NS;

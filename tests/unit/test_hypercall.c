@@ -468,7 +468,7 @@ START_TEST(shared_info_placement)
     const uint64_t g1 = (SCRATCH >> 12) + 16, g2 = g1 + 1;
     memset(hp(g1 * PAGE), 0x5a, PAGE);
     memset(hp(g2 * PAGE), 0x6b, PAGE);
-    ck_assert_uint_eq(d->shared_info_gpfn, ~0ULL);
+    ck_assert_uint_eq(d->shared_info_gpfn, XS_NO_GPA);
     d->shared_info->wc_sec = 0x12345678;
     d->shared_info->evtchn_pending[1] = 0xf0f0;
     d->shared_info->vcpu_info[0].arch.cr2 = 0xc0ffee;
@@ -516,7 +516,7 @@ START_TEST(add_to_physmap_errors)
         ck_assert_int_eq(hc(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, bad[i], 0),
                          -XEN_EFAULT);
     /* None of it mapped anything. */
-    ck_assert_uint_eq(d->shared_info_gpfn, ~0ULL);
+    ck_assert_uint_eq(d->shared_info_gpfn, XS_NO_GPA);
     ck_assert_msg(all_bytes(hp(g * PAGE), 0x5a, PAGE), "RAM changed by a failed call");
 }
 END_TEST
@@ -870,7 +870,7 @@ START_TEST(vcpu_ids)
     ck_assert_int_eq(
         hc(__HYPERVISOR_vcpu_op, VCPUOP_register_vcpu_info, 5, put(&r, sizeof(r))),
         -XEN_ENOENT);
-    ck_assert_uint_eq(v0->vcpu_info_gpa, 0);
+    ck_assert_uint_eq(v0->vcpu_info_gpa, XS_NO_GPA);
     ck_assert_int_eq(hc(__HYPERVISOR_vcpu_op, 99, 0, gva(SCRATCH)), -XEN_ENOSYS);
 }
 END_TEST
@@ -915,6 +915,16 @@ START_TEST(vcpu_info_registration)
 }
 END_TEST
 
+/* Guest physical 0 is an ordinary frame: vcpu_info placed there is used
+ * (it once read as "not registered" and stayed in shared_info). */
+START_TEST(vcpu_info_at_physical_zero)
+{
+    ck_assert_int_eq(register_vcpu_info(0, 0), 0);
+    ck_assert_ptr_eq(xs_vcpu_info(v0), hp(0));
+    ck_assert_int_eq(register_vcpu_info(0, 64), -XEN_EINVAL);
+}
+END_TEST
+
 START_TEST(vcpu_info_registration_errors)
 {
     struct vcpu_info *old = xs_vcpu_info(v0);
@@ -926,7 +936,7 @@ START_TEST(vcpu_info_registration_errors)
         ck_assert_int_eq(hc(__HYPERVISOR_vcpu_op, VCPUOP_register_vcpu_info, 0, bad[i]),
                          -XEN_EFAULT);
     ck_assert_ptr_eq(xs_vcpu_info(v0), old);
-    ck_assert_uint_eq(v0->vcpu_info_gpa, 0);
+    ck_assert_uint_eq(v0->vcpu_info_gpa, XS_NO_GPA);
     /* The failures did not use up the one registration. */
     ck_assert_int_eq(register_vcpu_info((SCRATCH >> 12) + 4, 0), 0);
 }
@@ -1191,7 +1201,7 @@ START_TEST(xen_vcpu_info_bad_offset)
     const uint64_t mfn = (SCRATCH >> 12) + 4;
     ck_assert_int_eq(register_vcpu_info(mfn, PAGE - 8), -XEN_ENXIO);
     ck_assert_int_eq(register_vcpu_info(mfn, 3), -XEN_ENXIO);
-    ck_assert_uint_eq(v0->vcpu_info_gpa, 0);
+    ck_assert_uint_eq(v0->vcpu_info_gpa, XS_NO_GPA);
 }
 END_TEST
 
@@ -1286,6 +1296,7 @@ Suite *hypercall_suite(void)
     tcase_add_test(tc, block_and_yield);
     tcase_add_test(tc, vcpu_ids);
     tcase_add_test(tc, vcpu_info_registration);
+    tcase_add_test(tc, vcpu_info_at_physical_zero);
     tcase_add_test(tc, vcpu_info_registration_errors);
     tcase_add_test(tc, runstate_info);
     tcase_add_test(tc, runstate_area);
