@@ -19,6 +19,7 @@ static const char *const trap_names[XS_TRAP_COUNT] = {
     [XS_TRAP_RDTSC] = "rdtsc",   [XS_TRAP_RDTSCP] = "rdtscp",
     [XS_TRAP_LIDT] = "lidt",     [XS_TRAP_LGDT] = "lgdt",
     [XS_TRAP_IN] = "in",         [XS_TRAP_OUT] = "out",
+    [XS_TRAP_IRET] = "iretq",
 };
 
 const char *xs_trap_name(unsigned kind)
@@ -36,7 +37,7 @@ static const struct {
     {X86_INS_RDTSCP, XS_TRAP_RDTSCP},  {X86_INS_LIDT, XS_TRAP_LIDT},
     {X86_INS_LGDT, XS_TRAP_LGDT},      {X86_INS_IN, XS_TRAP_IN},
     {X86_INS_OUT, XS_TRAP_OUT},        {X86_INS_VMCALL, XS_TRAP_VMCALL},
-    {X86_INS_VMMCALL, XS_TRAP_VMCALL},
+    {X86_INS_VMMCALL, XS_TRAP_VMCALL}, {X86_INS_IRETQ, XS_TRAP_IRET},
 };
 
 static unsigned reg_size(int reg)

@@ -22,6 +22,7 @@ enum xs_trap_kind {
     XS_TRAP_LGDT,
     XS_TRAP_IN,
     XS_TRAP_OUT,
+    XS_TRAP_IRET, /* iretq from an injected upcall (the frame's CS is null) */
     XS_TRAP_COUNT
 };
 

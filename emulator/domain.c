@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <xensim/abi.h>
+#include "evtchn.h"
 #include "guest_mem.h"
 #include "start_info.h"
 #include "vtime.h"
@@ -132,13 +133,18 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
         v->runstate.state = RUNSTATE_offline;
         v->pvclock_stale = true;
         v->vcpu_info_gpa = XS_NO_GPA;
+        v->sshot_deadline_ns = XS_NO_DEADLINE;
+        v->periodic_next_ns = XS_NO_DEADLINE;
+        v->poll_deadline_ns = XS_NO_DEADLINE;
     }
+    if (xs_evtchn_domain_init(d, err, errlen)) goto fail;
     /* vCPU 0 starts where the PVH trampoline would have arrived. */
     struct xs_vcpu *v0 = &d->vcpus[0];
     v0->regs.rip = (uint64_t)(uintptr_t)d->base + d->image.entry64;
     v0->regs.rbx = d->start_info_pa;
     v0->regs.rsi = (uint64_t)(uintptr_t)d->base;
     v0->regs.rflags = 0x2;
+    v0->initialised = true;
     xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
     xs_wallclock_init(d);
     sim->domains[sim->nr_domains++] = d;
@@ -154,6 +160,7 @@ fail:
 void xs_domain_destroy(struct xs_domain *d)
 {
     if (!d) return;
+    xs_evtchn_domain_destroy(d); /* first: it may unbind other domains' ports */
     if (d->base) munmap(d->base, XS_SLOT_SIZE);
     if (d->shared_info) munmap(d->shared_info, XS_PAGE_SIZE);
     if (d->memfd >= 0) close(d->memfd);

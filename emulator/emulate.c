@@ -16,6 +16,7 @@
 enum emu_result {
     EMU_NEXT,  /* done: continue after the instruction */
     EMU_FAULT, /* the domain was crashed */
+    EMU_JUMP,  /* done: the handler set rip itself */
 };
 
 struct emu_ctx {
@@ -63,8 +64,18 @@ static enum emu_result emu_cli(struct emu_ctx *c)
 
 static enum emu_result emu_sti(struct emu_ctx *c)
 {
+    /* The interrupt shadow: `sti; hlt` must reach the hlt before an upcall. */
+    if (!c->v->virt_if) c->v->sti_shadow = true;
     c->v->virt_if = true;
     return EMU_NEXT;
+}
+
+static enum emu_result emu_iret(struct emu_ctx *c)
+{
+    c->tr[0] = xs_gva_for_trace(c->v->dom, c->v->regs.rsp);
+    if (xs_callback_iret(c->v)) return EMU_FAULT;
+    c->tr[1] = xs_gva_for_trace(c->v->dom, c->v->regs.rip);
+    return EMU_JUMP;
 }
 
 static enum emu_result emu_hlt(struct emu_ctx *c)
@@ -84,7 +95,8 @@ static enum emu_result emu_hlt(struct emu_ctx *c)
         xs_domain_end(v->dom, XS_END_POWEROFF);
         return EMU_NEXT;
     }
-    xs_vcpu_set_state(v, XS_VCPU_BLOCKED);
+    /* As hvm_hlt: sleep unless an upcall can be taken at once. */
+    if (!xs_callback_deliverable(v)) xs_vcpu_set_state(v, XS_VCPU_BLOCKED);
     return EMU_NEXT;
 }
 
@@ -208,6 +220,7 @@ static const struct {
     [XS_TRAP_LGDT] = {emu_descriptor_table, XS_COST_TRAP_NS},
     [XS_TRAP_IN] = {emu_in, XS_COST_TRAP_NS},
     [XS_TRAP_OUT] = {emu_out, XS_COST_TRAP_NS},
+    [XS_TRAP_IRET] = {emu_iret, XS_COST_TRAP_NS},
 };
 
 static const char *signal_what(int signo)
@@ -287,8 +300,9 @@ void xs_emulate_signal_exit(struct xs_vcpu *v)
     struct emu_ctx c = {.v = v, .in = &in};
     sim->vtime_ns += emulators[in.kind].cost_ns;
     uint64_t rip_gpa = v->regs.rip - (uint64_t)(uintptr_t)d->base;
-    if (emulators[in.kind].fn(&c) != EMU_NEXT) return;
-    v->regs.rip += in.len;
+    enum emu_result res = emulators[in.kind].fn(&c);
+    if (res == EMU_FAULT) return;
+    if (res == EMU_NEXT) v->regs.rip += in.len;
     if (in.kind != XS_TRAP_VMCALL) {
         uint64_t ta[3] = {c.tr[0], c.tr[1], rip_gpa};
         xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, v->id, XS_TR_TRAP, in.kind,

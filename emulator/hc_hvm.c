@@ -1,4 +1,5 @@
-/* hvm_op: HVM parameters (with Xen's guest permission rules) and time. */
+/* hvm_op: HVM parameters (with Xen's guest permission rules), time, and
+ * the per-vCPU upcall vector. */
 #include <stdint.h>
 #include <xen/hvm/hvm_op.h>
 #include <xen/hvm/params.h>
@@ -44,6 +45,14 @@ static long hvm_param(struct xs_vcpu *v, uint64_t arg, bool set)
     if (set) {
         if (!(guest_access[p.index] & MAY_SET)) return -XEN_EPERM;
         v->dom->hvm_params[p.index] = p.value;
+        /* As hvm_set_callback_via: a new callback reaches upcalls already
+         * pending (the guest may have raised them before choosing it). */
+        if (p.index == HVM_PARAM_CALLBACK_IRQ)
+            for (unsigned i = 0; i < v->dom->nr_vcpus; i++) {
+                struct vcpu_info *vi = xs_vcpu_info(&v->dom->vcpus[i]);
+                if (vi && vi->evtchn_upcall_pending)
+                    xs_callback_assert(&v->dom->vcpus[i]);
+            }
         return 0;
     }
     if (!(guest_access[p.index] & MAY_GET)) return -XEN_EPERM;
@@ -57,16 +66,42 @@ static long hvm_get_time(struct xs_vcpu *v, uint64_t arg)
     return xs_copy_to_guest(v->dom, arg, &t, sizeof(t));
 }
 
+static long hvm_set_param(struct xs_vcpu *v, uint64_t arg)
+{
+    return hvm_param(v, arg, true);
+}
+
+static long hvm_get_param(struct xs_vcpu *v, uint64_t arg)
+{
+    return hvm_param(v, arg, false);
+}
+
+/* Xen's hvmop_set_evtchn_upcall_vector.  Xen 4.17 then marks the vector
+ * pending unconditionally (a spurious upcall); xensim latches it only when
+ * an upcall is actually pending, as later Xen does for a disabled LAPIC. */
+static long hvm_set_evtchn_upcall_vector(struct xs_vcpu *v, uint64_t arg)
+{
+    struct xen_hvm_evtchn_upcall_vector u;
+    if (xs_copy_from_guest(v->dom, &u, arg, sizeof(u))) return -XEN_EFAULT;
+    if (u.vector < 0x10) return -XEN_EINVAL;
+    struct xs_vcpu *t = xs_vcpu_of(v->dom, u.vcpu);
+    if (!t) return -XEN_ENOENT;
+    t->upcall_vector = u.vector;
+    struct vcpu_info *vi = xs_vcpu_info(t);
+    if (vi && vi->evtchn_upcall_pending) xs_callback_assert(t);
+    return 0;
+}
+
+typedef long (*hvm_fn)(struct xs_vcpu *v, uint64_t arg);
+static const hvm_fn ops[] = {
+    [HVMOP_set_param] = hvm_set_param,
+    [HVMOP_get_param] = hvm_get_param,
+    [HVMOP_get_time] = hvm_get_time,
+    [HVMOP_set_evtchn_upcall_vector] = hvm_set_evtchn_upcall_vector,
+};
+
 long xs_hc_hvm_op(struct xs_vcpu *v, const uint64_t a[5])
 {
-    switch (a[0]) {
-    case HVMOP_set_param:
-        return hvm_param(v, a[1], true);
-    case HVMOP_get_param:
-        return hvm_param(v, a[1], false);
-    case HVMOP_get_time:
-        return hvm_get_time(v, a[1]);
-    default:
-        return -XEN_ENOSYS;
-    }
+    if (a[0] >= sizeof(ops) / sizeof(ops[0]) || !ops[a[0]]) return -XEN_ENOSYS;
+    return ops[a[0]](v, a[1]);
 }

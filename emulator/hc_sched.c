@@ -1,22 +1,16 @@
-/* sched_op: yield, block, poll, shutdown. */
+/* sched_op: yield, block, poll (and waking pollers), shutdown. */
 #include <stdint.h>
 #include <inttypes.h>
 #include <xen/sched.h>
 #include <xen/event_channel.h>
 
+#include "evtchn.h"
 #include "guest_mem.h"
 #include "hypercall.h"
 
-#define POLL_MAX_PORTS     128
-#define EVTCHN_2L_NR_PORTS (sizeof(xen_ulong_t) * 8 * sizeof(xen_ulong_t) * 8)
+#define POLL_MAX_PORTS 128
 
 typedef long (*sched_fn)(struct xs_vcpu *v, uint64_t arg);
-
-static bool upcall_pending(struct xs_vcpu *v)
-{
-    struct vcpu_info *vi = xs_vcpu_info(v);
-    return vi && vi->evtchn_upcall_pending;
-}
 
 static long sched_yield(struct xs_vcpu *v, uint64_t arg)
 {
@@ -27,20 +21,16 @@ static long sched_yield(struct xs_vcpu *v, uint64_t arg)
 static long sched_block(struct xs_vcpu *v, uint64_t arg)
 {
     (void)arg;
-    /* Xen re-enables event delivery, then blocks unless one is pending. */
+    /* Xen re-enables event delivery, then blocks unless an upcall is due. */
     struct vcpu_info *vi = xs_vcpu_info(v);
     if (vi) vi->evtchn_upcall_mask = 0;
-    if (!upcall_pending(v)) xs_vcpu_set_state(v, XS_VCPU_BLOCKED);
+    if (!xs_callback_deliverable(v)) xs_vcpu_set_state(v, XS_VCPU_BLOCKED);
     return 0;
 }
 
-static bool port_pending(struct xs_domain *d, uint32_t port)
-{
-    const xen_ulong_t *bits = d->shared_info->evtchn_pending;
-    unsigned w = sizeof(xen_ulong_t) * 8;
-    return (bits[port / w] >> (port % w)) & 1;
-}
-
+/* As Xen's do_poll: returns at once if an upcall is due or a listed port
+ * is pending; otherwise waits for one of the ports (any port when not
+ * exactly one is listed), an upcall, or the timeout. */
 static long sched_poll(struct xs_vcpu *v, uint64_t arg)
 {
     struct xs_domain *d = v->dom;
@@ -48,20 +38,30 @@ static long sched_poll(struct xs_vcpu *v, uint64_t arg)
     if (xs_copy_from_guest(d, &p, arg, sizeof(p))) return -XEN_EFAULT;
     if (p.nr_ports > POLL_MAX_PORTS) return -XEN_EINVAL;
     uint64_t ports = (uint64_t)(uintptr_t)p.ports.p;
-    if (p.nr_ports &&
-        xs_copy_from_guest(d, v->poll_ports, ports, p.nr_ports * sizeof(evtchn_port_t)))
+    if (p.nr_ports && !xs_gva_ptr(d, ports, (uint64_t)p.nr_ports * sizeof(evtchn_port_t)))
         return -XEN_EFAULT;
+    if (xs_callback_deliverable(v)) return 0;
+    xs_copy_from_guest(d, v->poll_ports, ports, p.nr_ports * sizeof(evtchn_port_t));
     for (unsigned i = 0; i < p.nr_ports; i++) {
-        if (v->poll_ports[i] >= EVTCHN_2L_NR_PORTS) return -XEN_EINVAL;
-        if (port_pending(d, v->poll_ports[i])) return 0;
+        if (v->poll_ports[i] >= xs_evtchn_max_ports(d)) return -XEN_EINVAL;
+        if (xs_evtchn_is_pending(d, v->poll_ports[i])) return 0;
     }
     v->nr_poll_ports = p.nr_ports;
-    /* A deadline already past still blocks until the scheduler next idles,
-     * as Xen's timer fires "immediately". */
-    v->poll_deadline_ns =
-        p.timeout ? (p.timeout > d->sim->vtime_ns ? p.timeout : d->sim->vtime_ns) : 0;
+    /* A deadline already past fires at the next timer check, as Xen's
+     * timer fires "immediately". */
+    v->poll_deadline_ns = p.timeout ? p.timeout : XS_NO_DEADLINE;
     xs_vcpu_set_state(v, XS_VCPU_POLLING);
+    xs_timers_changed(d->sim);
     return 0;
+}
+
+void xs_sched_check_pollers(struct xs_domain *d, evtchn_port_t port)
+{
+    for (unsigned i = 0; i < d->nr_vcpus; i++) {
+        struct xs_vcpu *v = &d->vcpus[i];
+        if (v->state != XS_VCPU_POLLING) continue;
+        if (v->nr_poll_ports != 1 || v->poll_ports[0] == port) xs_vcpu_kick(v);
+    }
 }
 
 /* As Xen's domain_shutdown: a code set earlier with SCHEDOP_shutdown_code

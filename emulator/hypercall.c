@@ -4,6 +4,7 @@
 #include <xen/xen.h>
 #include <xen/errno.h>
 
+#include "evtchn.h"
 #include "guest_mem.h"
 #include "hypercall.h"
 #include "sim.h"
@@ -30,7 +31,7 @@ static const struct hypercall_desc registry[] = {
     [__HYPERVISOR_memory_op] = {"memory_op", xs_hc_memory_op},
     [__HYPERVISOR_multicall] = {"multicall", NULL},
     [__HYPERVISOR_update_va_mapping] = {"update_va_mapping", NULL},
-    [__HYPERVISOR_set_timer_op] = {"set_timer_op", NULL},
+    [__HYPERVISOR_set_timer_op] = {"set_timer_op", xs_hc_set_timer_op},
     [__HYPERVISOR_event_channel_op_compat] = {"event_channel_op_compat", NULL},
     [__HYPERVISOR_xen_version] = {"xen_version", xs_hc_xen_version},
     [__HYPERVISOR_console_io] = {"console_io", xs_hc_console_io},
@@ -48,7 +49,7 @@ static const struct hypercall_desc registry[] = {
     [__HYPERVISOR_sched_op] = {"sched_op", xs_hc_sched_op},
     [__HYPERVISOR_callback_op] = {"callback_op", NULL},
     [__HYPERVISOR_xenoprof_op] = {"xenoprof_op", NULL},
-    [__HYPERVISOR_event_channel_op] = {"event_channel_op", NULL},
+    [__HYPERVISOR_event_channel_op] = {"event_channel_op", xs_hc_event_channel_op},
     [__HYPERVISOR_physdev_op] = {"physdev_op", NULL},
     [__HYPERVISOR_hvm_op] = {"hvm_op", xs_hc_hvm_op},
     [__HYPERVISOR_sysctl] = {"sysctl", NULL},

@@ -28,4 +28,5 @@ long xs_hc_memory_op(struct xs_vcpu *v, const uint64_t a[5]);
 long xs_hc_hvm_op(struct xs_vcpu *v, const uint64_t a[5]);
 long xs_hc_sched_op(struct xs_vcpu *v, const uint64_t a[5]);
 long xs_hc_vcpu_op(struct xs_vcpu *v, const uint64_t a[5]);
+long xs_hc_set_timer_op(struct xs_vcpu *v, const uint64_t a[5]);
 #endif

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "scenario_run.h"
 #include "sim.h"
 
 #define EXIT_BAD_INPUT 2
@@ -83,6 +84,7 @@ struct common_opts {
     const char *trace;
     char guest_dir[PATH_MAX];
     bool quiet;
+    const char *self; /* how xensim was invoked, for replay commands */
 };
 
 /* Returns 1 if argv[*i] was a common option (consumed), 0 if not, -1 on error. */
@@ -109,14 +111,20 @@ static int common_opt(struct common_opts *o, int argc, char **argv, int *i)
     return 1;
 }
 
-static void result_line(struct xs_sim *sim, bool pass)
+/* Reads FILE for run and explore; prints the error itself. */
+static int load_scenario(struct xs_scenario *scn, const char *file)
 {
-    printf("result: %s trace-hash=%016" PRIx64 " vtime-ns=%" PRIu64 "\n",
-           pass ? "pass" : "fail", sim->trace.hash, sim->vtime_ns);
+    char err[1024];
+    if (xs_scenario_parse_file(scn, file, err, sizeof(err))) {
+        fprintf(stderr, "xensim: error: %s\n", err);
+        return -1;
+    }
+    return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+static int cmd_run(const char *self, int argc, char **argv)
 {
+    (void)self;
     struct common_opts o = {0};
     default_guest_dir(o.guest_dir, sizeof(o.guest_dir));
     const char *file = NULL;
@@ -129,64 +137,133 @@ static int cmd_run(int argc, char **argv)
         file = argv[i];
     }
     if (!file) return usage_error("run: which scenario file?");
-    char err[1024];
     struct xs_scenario scn;
-    if (xs_scenario_parse_file(&scn, file, err, sizeof(err))) {
-        fprintf(stderr, "xensim: error: %s\n", err);
-        return EXIT_BAD_INPUT;
+    if (load_scenario(&scn, file)) return EXIT_BAD_INPUT;
+    struct xs_scenario_result res;
+    xs_scenario_run(&scn,
+                    &(struct xs_scenario_run_opts){.seed = o.seed,
+                                                   .guest_dir = o.guest_dir,
+                                                   .trace_path = o.trace,
+                                                   .console = o.quiet ? NULL : stdout,
+                                                   .report = stdout,
+                                                   .log = stderr},
+                    &res);
+    if (res.status == EXIT_BAD_INPUT) fprintf(stderr, "xensim: error: %s\n", res.err);
+    xs_scenario_free(&scn);
+    return res.status;
+}
+
+/* "A..B" or a single seed "A". */
+static int parse_seed_range(const char *s, uint64_t *a, uint64_t *b)
+{
+    if (!s) return -1;
+    const char *dots = strstr(s, "..");
+    char first[32];
+    if (!dots) {
+        if (parse_u64(s, a)) return -1;
+        *b = *a;
+        return 0;
     }
-    struct xs_sim sim;
-    struct xs_sim_config cfg = {.seed = o.seed,
-                                .console_out = o.quiet ? NULL : stdout,
-                                .console_prefix = true,
-                                .log = stderr,
-                                .trace_path = o.trace,
-                                .vtime_limit_ns = scn.vtime_limit_ns,
-                                .exit_limit = scn.exit_limit};
-    if (xs_sim_init(&sim, &cfg, err, sizeof(err))) {
-        fprintf(stderr, "xensim: error: %s\n", err);
-        xs_scenario_free(&scn);
-        return EXIT_BAD_INPUT;
-    }
-    int status = EXIT_BAD_INPUT;
-    err[0] = '\0';
-    for (unsigned i = 0; i < scn.nr_domains; i++) {
-        const struct xs_scn_domain *sd = &scn.domains[i];
-        char path[PATH_MAX];
-        if (xs_scenario_image_path(&scn, i, o.guest_dir, path, sizeof(path)) ||
-            !xs_domain_create(&sim,
-                              &(struct xs_domain_config){.name = sd->name,
-                                                         .image_path = path,
-                                                         .memory_mib = sd->memory_mib,
-                                                         .vcpus = sd->vcpus,
-                                                         .cmdline = sd->cmdline,
-                                                         .hypercalls = sd->hypercalls},
-                              err, sizeof(err))) {
-            if (!err[0])
-                snprintf(err, sizeof(err), "image path for %s is too long", sd->name);
-            fprintf(stderr, "xensim: error: %s:%d: %s\n", scn.path, sd->line, err);
-            goto out;
+    size_t n = (size_t)(dots - s);
+    if (n == 0 || n >= sizeof(first)) return -1;
+    memcpy(first, s, n);
+    first[n] = '\0';
+    if (parse_u64(first, a) || parse_u64(dots + 2, b) || *b < *a) return -1;
+    return 0;
+}
+
+/* Runs a scenario over a range of seeds (each twice with --check-determinism)
+ * and stops at the first seed that fails, printing how to replay it. */
+static int cmd_explore(const char *self, int argc, char **argv)
+{
+    struct common_opts o = {.self = self};
+    default_guest_dir(o.guest_dir, sizeof(o.guest_dir));
+    const char *file = NULL;
+    uint64_t first = 1, last = 100;
+    bool twice = false, guest_dir_given = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--seeds")) {
+            if (parse_seed_range(val, &first, &last))
+                return usage_error("--seeds needs A..B with A <= B (or one seed)");
+            i++;
+        } else if (!strcmp(a, "--check-determinism")) {
+            twice = true;
+        } else if (!strcmp(a, "--guest-dir")) {
+            if (!val) return usage_error("--guest-dir needs a directory");
+            snprintf(o.guest_dir, sizeof(o.guest_dir), "%s", val);
+            guest_dir_given = true;
+            i++;
+        } else if (a[0] == '-' || file) {
+            return usage_error("explore: unexpected argument '%s'", a);
+        } else {
+            file = a;
         }
     }
-    xs_sim_run(&sim);
-    fflush(stdout);
-    if (sim.stop_reason[0]) printf("stopped: %s\n", sim.stop_reason);
-    struct xs_domain_outcome out[XS_SCN_MAX_DOMAINS];
-    for (unsigned i = 0; i < sim.nr_domains; i++)
-        out[i] = (struct xs_domain_outcome){sim.domains[i]->console,
-                                            sim.domains[i]->console_len,
-                                            sim.domains[i]->end_state};
-    int failed = xs_scenario_check(&scn, out, stdout);
-    result_line(&sim, failed == 0);
-    status = failed == 0 ? 0 : 1;
-out:
-    xs_sim_destroy(&sim);
+    if (!file) return usage_error("explore: which scenario file?");
+    struct xs_scenario scn;
+    if (load_scenario(&scn, file)) return EXIT_BAD_INPUT;
+    uint64_t passed = 0, distinct = 0, prev_hash = 0;
+    int status = 0;
+    for (uint64_t seed = first;; seed++) {
+        char *report = NULL;
+        size_t report_len = 0;
+        FILE *rf = open_memstream(&report, &report_len);
+        if (!rf) {
+            fprintf(stderr, "xensim: error: out of memory\n");
+            status = EXIT_BAD_INPUT;
+            break;
+        }
+        struct xs_scenario_run_opts ro = {
+            .seed = seed, .guest_dir = o.guest_dir, .report = rf, .log = rf};
+        struct xs_scenario_result res, again;
+        xs_scenario_run(&scn, &ro, &res);
+        bool same = true;
+        if (res.status == 0 && twice) {
+            xs_scenario_run(&scn, &ro, &again);
+            same = again.status == 0 && again.trace_hash == res.trace_hash;
+        }
+        fclose(rf);
+        if (res.status == EXIT_BAD_INPUT) {
+            fprintf(stderr, "xensim: error: %s\n", res.err);
+            free(report);
+            status = EXIT_BAD_INPUT;
+            break;
+        }
+        if (res.status != 0 || !same) {
+            printf("explore: seed %" PRIu64 " %s after %" PRIu64 " passing seed%s\n",
+                   seed, res.status ? "FAILS" : "IS NOT DETERMINISTIC", passed,
+                   passed == 1 ? "" : "s");
+            if (!same)
+                printf("explore: first run trace-hash=%016" PRIx64
+                       ", second run %s trace-hash=%016" PRIx64 "\n",
+                       res.trace_hash, again.status ? "failed with" : "passed with",
+                       again.trace_hash);
+            fwrite(report, 1, report_len, stdout);
+            printf("replay: %s run %s --seed %" PRIu64 "%s%s\n", o.self, file, seed,
+                   guest_dir_given ? " --guest-dir " : "",
+                   guest_dir_given ? o.guest_dir : "");
+            free(report);
+            status = 1;
+            break;
+        }
+        free(report);
+        passed++;
+        if (passed == 1 || res.trace_hash != prev_hash) distinct++;
+        prev_hash = res.trace_hash;
+        if (seed == last) break;
+    }
+    if (status == 0)
+        printf("explore: %s: all %" PRIu64 " seeds %" PRIu64 "..%" PRIu64 " pass%s "
+               "(%" PRIu64 " hash changes between consecutive seeds)\n",
+               file, passed, first, last, twice ? ", each deterministic" : "", distinct);
     xs_scenario_free(&scn);
     return status;
 }
 
-static int cmd_boot(int argc, char **argv)
+static int cmd_boot(const char *self, int argc, char **argv)
 {
+    (void)self;
     struct common_opts o = {0};
     default_guest_dir(o.guest_dir, sizeof(o.guest_dir));
     struct xs_domain_config dc = {
@@ -265,8 +342,9 @@ static int cmd_boot(int argc, char **argv)
     return status;
 }
 
-static int cmd_trace(int argc, char **argv)
+static int cmd_trace(const char *self, int argc, char **argv)
 {
+    (void)self;
     if (argc != 2 || strcmp(argv[0], "dump"))
         return usage_error("usage: xensim trace dump FILE");
     char err[512];
@@ -277,14 +355,16 @@ static int cmd_trace(int argc, char **argv)
     return 0;
 }
 
-static int cmd_help(int argc, char **argv);
+static int cmd_help(const char *self, int argc, char **argv);
 
 static const struct {
     const char *name;
-    int (*fn)(int argc, char **argv);
+    int (*fn)(const char *self, int argc, char **argv);
     const char *usage;
 } commands[] = {
     {"run", cmd_run, "run FILE [--seed N] [--trace OUT] [--guest-dir DIR] [--quiet]"},
+    {"explore", cmd_explore,
+     "explore FILE [--seeds A..B] [--check-determinism] [--guest-dir DIR]"},
     {"boot", cmd_boot,
      "boot IMAGE [--memory MIB] [--vcpus N] [--cmdline S] [--hypercalls direct|vmcall]\n"
      "            [--seed N] [--trace OUT] [--vtime-limit-ms N]"},
@@ -292,9 +372,9 @@ static const struct {
     {"help", cmd_help, "help"},
 };
 
-static int cmd_help(int argc, char **argv)
+static int cmd_help(const char *self, int argc, char **argv)
 {
-    (void)argc, (void)argv;
+    (void)self, (void)argc, (void)argv;
     puts("xensim: a deterministic simulator of the Xen hypervisor interface\n\nusage:");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         printf("  xensim %s\n", commands[i].usage);
@@ -303,9 +383,11 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) return usage_error("which command? (run, boot, trace, help)");
+    if (argc < 2) return usage_error("which command? (run, explore, boot, trace, help)");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return cmd_help(0, NULL);
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argv[0], argc - 2, argv + 2);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return cmd_help(argv[0], 0, NULL);
     return usage_error("unknown command '%s'", argv[1]);
 }

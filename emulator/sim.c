@@ -31,6 +31,7 @@ int xs_sim_init(struct xs_sim *sim, const struct xs_sim_config *cfg, char *err,
     if (!sim->cfg.vtime_limit_ns) sim->cfg.vtime_limit_ns = 10ULL * 1000000000ULL;
     if (!sim->cfg.exit_limit) sim->cfg.exit_limit = 50000000ULL;
     xs_prng_seed(&sim->prng, cfg->seed);
+    sim->next_timer_ns = XS_NO_DEADLINE;
     xs_trace_init(&sim->trace);
     if (cfg->trace_path && xs_trace_open(&sim->trace, cfg->trace_path)) {
         snprintf(err, errlen, "%s: cannot write trace: %s", cfg->trace_path,
@@ -74,28 +75,15 @@ static bool all_ended(const struct xs_sim *sim)
     return true;
 }
 
-/* Nothing runnable: wake the vCPU with the earliest deadline.  Returns false
- * when nothing will ever wake (a deadlock). */
+/* Nothing runnable: virtual time jumps to the next timer, which may wake
+ * someone.  Returns false when no timer is armed (a deadlock). */
 static bool idle(struct xs_sim *sim)
 {
-    struct xs_vcpu *next = NULL;
-    for (unsigned i = 0; i < sim->nr_domains; i++) {
-        struct xs_domain *d = sim->domains[i];
-        for (unsigned j = 0; j < d->nr_vcpus; j++) {
-            struct xs_vcpu *v = &d->vcpus[j];
-            if (v->state == XS_VCPU_POLLING && v->poll_deadline_ns &&
-                (!next || v->poll_deadline_ns < next->poll_deadline_ns))
-                next = v;
-        }
-    }
-    if (!next) return false;
-    uint64_t ta[2] = {sim->vtime_ns, next->poll_deadline_ns};
-    xs_trace_emit(&sim->trace, sim->vtime_ns, next->dom->domid, next->id, XS_TR_IDLE, 0,
-                  ta, 2, 0, NULL, 0);
-    if (next->poll_deadline_ns > sim->vtime_ns) sim->vtime_ns = next->poll_deadline_ns;
-    next->poll_deadline_ns = 0;
-    next->regs.rax = 0; /* SCHEDOP_poll returns 0 on timeout */
-    xs_vcpu_set_state(next, XS_VCPU_RUNNABLE);
+    if (sim->next_timer_ns == XS_NO_DEADLINE) return false;
+    uint64_t ta[2] = {sim->vtime_ns, sim->next_timer_ns};
+    xs_trace_emit(&sim->trace, sim->vtime_ns, 0, 0, XS_TR_IDLE, 0, ta, 2, 0, NULL, 0);
+    if (sim->next_timer_ns > sim->vtime_ns) sim->vtime_ns = sim->next_timer_ns;
+    xs_timers_run(sim);
     return true;
 }
 
@@ -134,6 +122,7 @@ void xs_sim_run(struct xs_sim *sim)
                  sim->cfg.vtime_limit_ns);
             break;
         }
+        xs_timers_run(sim);
         unsigned n = 0;
         for (unsigned i = 0; i < sim->nr_domains; i++) {
             struct xs_domain *d = sim->domains[i];

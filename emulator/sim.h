@@ -71,7 +71,18 @@ struct xs_vcpu {
     uint32_t poll_ports[128];
     unsigned nr_poll_ports;
     bool pvclock_stale; /* vcpu_info.time needs writing before the next entry */
+    /* Event delivery (callback.c) */
+    uint8_t upcall_vector; /* HVMOP_set_evtchn_upcall_vector, 0 = none */
+    bool upcall_latched;   /* that vector is due (edge: set on 0->1 of pending) */
+    bool sti_shadow;  /* just did sti: no injection before the next exit (sti; hlt) */
+    bool initialised; /* has a context (vCPU0 at boot, APs by VCPUOP_initialise) */
+    uint64_t upcalls; /* callbacks injected */
+    /* Timers (timer.c); XS_NO_DEADLINE = not armed */
+    uint64_t sshot_deadline_ns;
+    uint64_t periodic_period_ns, periodic_next_ns;
 };
+
+#define XS_NO_DEADLINE UINT64_MAX
 
 struct xs_domain {
     struct xs_sim *sim;
@@ -100,7 +111,8 @@ struct xs_domain {
     char *console;     /* everything the guest wrote */
     size_t console_len, console_cap;
     bool console_truncated;
-    size_t console_line_start; /* where the current (unprinted) line begins */
+    size_t console_line_start;       /* where the current (unprinted) line begins */
+    struct xs_evtchn_domain *evtchn; /* event channels (evtchn.c) */
 };
 
 struct xs_sim_config {
@@ -122,9 +134,10 @@ struct xs_sim {
     csh capstone;
     unsigned nr_domains;
     struct xs_domain *domains[XS_MAX_DOMAINS];
-    char stop_reason[256]; /* why the run loop stopped, "" if all domains ended */
-    struct xs_vcpu *stuck; /* a vCPU the watchdog took out of a loop without exits */
-    void *altstack;        /* signal stack for this simulation's thread */
+    char stop_reason[256];  /* why the run loop stopped, "" if all domains ended */
+    struct xs_vcpu *stuck;  /* a vCPU the watchdog took out of a loop without exits */
+    void *altstack;         /* signal stack for this simulation's thread */
+    uint64_t next_timer_ns; /* earliest armed vCPU timer or poll timeout (timer.c) */
 };
 
 struct xs_domain_config {
@@ -160,6 +173,25 @@ void xs_console_append(struct xs_domain *d, const char *buf, size_t len);
 struct vcpu_info *xs_vcpu_info(struct xs_vcpu *v);
 void xs_vcpu_set_state(struct xs_vcpu *v, enum xs_vcpu_state st);
 void xs_vcpu_run_once(struct xs_vcpu *v);
+void xs_vcpu_kick(struct xs_vcpu *v);
+
+/* callback.c: upcall delivery (HVM_PARAM_CALLBACK_IRQ, per-vCPU vectors) */
+void xs_callback_assert(struct xs_vcpu *v);
+/* Is an upcall due and deliverable to v right now (Xen's
+ * local_events_need_delivery)? */
+bool xs_callback_deliverable(struct xs_vcpu *v);
+/* At VM entry: inject the due upcall into v's guest context, if any. */
+void xs_callback_inject(struct xs_vcpu *v);
+/* An iretq trapped: return from the interrupt frame at rsp. */
+int xs_callback_iret(struct xs_vcpu *v);
+
+/* timer.c: per-vCPU singleshot and periodic timers in virtual time */
+void xs_timer_set_singleshot(struct xs_vcpu *v, uint64_t deadline_ns);
+void xs_timer_set_periodic(struct xs_vcpu *v, uint64_t period_ns);
+/* Recompute sim->next_timer_ns after any timer or poll deadline changed. */
+void xs_timers_changed(struct xs_sim *sim);
+/* Fire every timer whose deadline is <= now. */
+void xs_timers_run(struct xs_sim *sim);
 
 /* crash.c: a guest fault ends the domain with registers and disassembly. */
 void xs_domain_crash(struct xs_vcpu *v, const char *fmt, ...)

@@ -131,6 +131,10 @@ static const char *const kind_names[] = {
     [XS_TR_IDLE] = "idle",
     [XS_TR_FAULT] = "fault",
     [XS_TR_STOP] = "stop",
+    [XS_TR_EVTCHN] = "evtchn",
+    [XS_TR_UPCALL] = "upcall",
+    [XS_TR_TIMER] = "timer",
+    [XS_TR_VCPU] = "vcpu",
 };
 
 const char *xs_trace_kind_name(unsigned kind)
@@ -189,6 +193,23 @@ static void print_rec(FILE *out, const struct xs_trace_rec *r, const uint8_t *pa
                 " signal=%" PRIu64 " code=%" PRId64 " rip=%#" PRIx64 " addr=%#" PRIx64,
                 r->a[0], (int64_t)r->a[1], r->a[2], r->a[3]);
         break;
+    case XS_TR_EVTCHN:
+        fprintf(out, " port=%" PRIu64 " vcpu=%" PRIu64, r->a[0], r->a[1]);
+        break;
+    case XS_TR_UPCALL:
+        fprintf(out, " vector=%#" PRIx64 " rip=%#" PRIx64, r->a[0], r->a[1]);
+        break;
+    case XS_TR_TIMER: {
+        static const char *const tk[] = {"singleshot", "periodic", "poll-timeout"};
+        fprintf(out, " %s deadline=%" PRIu64 "ns", r->sub < 3 ? tk[r->sub] : "?",
+                r->a[0]);
+        break;
+    }
+    case XS_TR_VCPU: {
+        static const char *const vk[] = {"initialise", "up", "down"};
+        fprintf(out, " %s rip=%#" PRIx64, r->sub < 3 ? vk[r->sub] : "?", r->a[0]);
+        break;
+    }
     case XS_TR_DOMAIN_CREATE:
         fprintf(out, " memory=%" PRIu64 " vcpus=%" PRIu64 " entry=%#" PRIx64, r->a[0],
                 r->a[1], r->a[2]);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "emulate.h"
+#include "evtchn.h"
 #include "guest_mem.h"
 #include "hypercall.h"
 #include "vmentry.h"
@@ -14,6 +15,23 @@ struct vcpu_info *xs_vcpu_info(struct xs_vcpu *v)
         return xs_gpa_ptr(v->dom, v->vcpu_info_gpa, sizeof(struct vcpu_info));
     if (v->id < XEN_LEGACY_MAX_VCPUS) return &v->dom->shared_info->vcpu_info[v->id];
     return NULL;
+}
+
+/* Wake a blocked or polling vCPU (Xen's vcpu_kick/vcpu_unblock). */
+void xs_vcpu_kick(struct xs_vcpu *v)
+{
+    if (v->state == XS_VCPU_BLOCKED || v->state == XS_VCPU_POLLING) {
+        if (v->state == XS_VCPU_POLLING) v->poll_deadline_ns = XS_NO_DEADLINE;
+        xs_vcpu_set_state(v, XS_VCPU_RUNNABLE);
+    }
+}
+
+void xs_vcpu_mark_events_pending(struct xs_vcpu *v)
+{
+    struct vcpu_info *vi = xs_vcpu_info(v);
+    if (!vi) return; /* vCPU >= 32 without a registered vcpu_info */
+    if (__atomic_exchange_n(&vi->evtchn_upcall_pending, 1, __ATOMIC_SEQ_CST)) return;
+    xs_callback_assert(v);
 }
 
 static int runstate_of(enum xs_vcpu_state st)
@@ -65,6 +83,11 @@ void xs_vcpu_run_once(struct xs_vcpu *v)
 {
     struct xs_sim *sim = v->dom->sim;
     xs_pvclock_update(v);
+    if (v->sti_shadow)
+        v->sti_shadow = false;
+    else
+        xs_callback_inject(v);
+    if (v->dom->end_state != XS_END_RUNNING) return; /* injection crashed it */
     runstate_enter(v, RUNSTATE_running);
     xs_tls.vcpu = v;
     xs_tls.regs_start = (uint64_t)(uintptr_t)&v->regs;

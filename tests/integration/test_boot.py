@@ -31,7 +31,7 @@ _SUMMARY_64M = [
     "xen: found at CPUID 0x40000000, version 4.17.0-xensim",
     "xen: capabilities hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64",
     "xen: hypercall page at physical {hypercall_page:#x} via MSR 0x40000000",
-    "xen: features 0x204 auto_translated_physmap hvm_safe_pvclock",
+    "xen: features 0x304 auto_translated_physmap hvm_safe_pvclock hvm_callback_vector",
     "xen: shared_info at pfn {shared_info_pfn:#x}",
     "xen: 16384 pages reserved, vcpu0 up=1",
     None,  # time: monotonic

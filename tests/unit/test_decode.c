@@ -465,6 +465,7 @@ START_TEST(trap_names)
         [XS_TRAP_RDTSC] = "rdtsc",   [XS_TRAP_RDTSCP] = "rdtscp",
         [XS_TRAP_LIDT] = "lidt",     [XS_TRAP_LGDT] = "lgdt",
         [XS_TRAP_IN] = "in",         [XS_TRAP_OUT] = "out",
+        [XS_TRAP_IRET] = "iretq",
     };
     for (unsigned k = 0; k < XS_TRAP_COUNT; k++) {
         ck_assert_msg(want[k], "kind %u has no expected name in this test", k);

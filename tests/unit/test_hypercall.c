@@ -792,22 +792,34 @@ START_TEST(poll_invalid)
 }
 END_TEST
 
+/* Ports made pending the way Xen does it: bound IPI ports, then sent. */
+static evtchn_port_t pending_ipi_port(void)
+{
+    struct evtchn_bind_ipi b = {.vcpu = 0};
+    ck_assert_int_eq(
+        hc(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_ipi, put(&b, sizeof(b)), 0), 0);
+    get(&b, sizeof(b));
+    struct evtchn_send snd = {.port = b.port};
+    ck_assert_int_eq(
+        hc(__HYPERVISOR_event_channel_op, EVTCHNOP_send, put(&snd, sizeof(snd)), 0), 0);
+    return b.port;
+}
+
 START_TEST(poll_pending_returns)
 {
-    set_pending(3);
-    const evtchn_port_t a[] = {7, 3};
+    evtchn_port_t p = pending_ipi_port();
+    const evtchn_port_t a[] = {7, p};
     ck_assert_int_eq(poll_call(a, 2, 0), 0);
     ck_assert_int_eq(v0->state, XS_VCPU_RUNNABLE);
-    /* A port in the second word of the bitmap. */
-    set_pending(69);
-    const evtchn_port_t b[] = {69};
+    const evtchn_port_t b[] = {p};
     ck_assert_int_eq(poll_call(b, 1, 0), 0);
     ck_assert_int_eq(v0->state, XS_VCPU_RUNNABLE);
-    /* The highest 2-level port. */
-    set_pending(4095);
-    const evtchn_port_t c[] = {4095};
+    /* A bit the guest set itself in shared_info on a port that is not bound
+     * is not an event: the poll waits. */
+    set_pending(69);
+    const evtchn_port_t c[] = {69};
     ck_assert_int_eq(poll_call(c, 1, 0), 0);
-    ck_assert_int_eq(v0->state, XS_VCPU_RUNNABLE);
+    ck_assert_int_eq(v0->state, XS_VCPU_POLLING);
 }
 END_TEST
 
@@ -826,12 +838,14 @@ START_TEST(poll_blocks)
     xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
     ck_assert_int_eq(poll_call(a, 1, 0), 0);
     ck_assert_int_eq(v0->state, XS_VCPU_POLLING);
-    ck_assert_uint_eq(v0->poll_deadline_ns, 0);
-    /* A timeout already past still wakes the vCPU: at once. */
+    ck_assert_uint_eq(v0->poll_deadline_ns, XS_NO_DEADLINE);
+    /* A timeout already past still wakes the vCPU: at the next timer check. */
     xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
     ck_assert_int_eq(poll_call(a, 1, 100), 0);
     ck_assert_int_eq(v0->state, XS_VCPU_POLLING);
-    ck_assert_uint_eq(v0->poll_deadline_ns, 5000);
+    ck_assert_uint_eq(v0->poll_deadline_ns, 100);
+    xs_timers_run(&sim);
+    ck_assert_int_eq(v0->state, XS_VCPU_RUNNABLE);
 }
 END_TEST
 
@@ -844,10 +858,24 @@ START_TEST(block_and_yield)
     ck_assert_int_eq(hc(__HYPERVISOR_sched_op, SCHEDOP_block, 0, 0), 0);
     ck_assert_int_eq(v0->state, XS_VCPU_BLOCKED);
     ck_assert_uint_eq(vi->evtchn_upcall_mask, 0); /* block enables events */
-    /* With an event already pending it returns without blocking. */
+    /* An upcall pending but not deliverable (no callback chosen, or IF
+     * clear) does not stop it blocking, as for an HVM vCPU on Xen. */
     xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
     vi->evtchn_upcall_mask = 1;
     vi->evtchn_upcall_pending = 1;
+    v0->virt_if = true;
+    ck_assert_int_eq(hc(__HYPERVISOR_sched_op, SCHEDOP_block, 0, 0), 0);
+    ck_assert_int_eq(v0->state, XS_VCPU_BLOCKED);
+    /* With a callback and IF set it returns without blocking. */
+    xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
+    d->hvm_params[HVM_PARAM_CALLBACK_IRQ] =
+        (uint64_t)HVM_PARAM_CALLBACK_TYPE_VECTOR << 56 | 0xf3;
+    v0->virt_if = false;
+    ck_assert_int_eq(hc(__HYPERVISOR_sched_op, SCHEDOP_block, 0, 0), 0);
+    ck_assert_int_eq(v0->state, XS_VCPU_BLOCKED);
+    xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
+    v0->virt_if = true;
+    vi->evtchn_upcall_mask = 1;
     ck_assert_int_eq(hc(__HYPERVISOR_sched_op, SCHEDOP_block, 0, 0), 0);
     ck_assert_int_eq(v0->state, XS_VCPU_RUNNABLE);
     ck_assert_uint_eq(vi->evtchn_upcall_mask, 0);

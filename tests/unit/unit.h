@@ -9,5 +9,6 @@ Suite *start_info_suite(void);
 Suite *scenario_suite(void);
 Suite *decode_suite(void);
 Suite *hypercall_suite(void);
+Suite *vcpu_suite(void);
 
 #endif

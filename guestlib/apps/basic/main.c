@@ -113,12 +113,13 @@ static void summary_xen(void)
     printk("xen: capabilities %s\n", caps);
     printk("xen: hypercall page at physical %#lx via MSR %#x\n", va_to_pa(hypercall_page),
            boot.hypercall_msr);
-    printk("xen: features %#x%s%s\n", boot.features[0],
+    printk("xen: features %#x%s%s%s\n", boot.features[0],
            boot.features[0] & (1u << XENFEAT_auto_translated_physmap)
                ? " auto_translated_physmap"
                : "",
-           boot.features[0] & (1u << XENFEAT_hvm_safe_pvclock) ? " hvm_safe_pvclock"
-                                                               : "");
+           boot.features[0] & (1u << XENFEAT_hvm_safe_pvclock) ? " hvm_safe_pvclock" : "",
+           boot.features[0] & (1u << XENFEAT_hvm_callback_vector) ? " hvm_callback_vector"
+                                                                  : "");
     printk("xen: shared_info at pfn %#lx\n", boot.shared_info_pfn);
     domid_t self = DOMID_SELF;
     long pages = HYPERVISOR_memory_op(XENMEM_current_reservation, &self);
