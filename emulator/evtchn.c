@@ -258,8 +258,10 @@ static long evtchn_close(struct xs_domain *d, evtchn_port_t port)
         struct xs_evtchn *rchn = xs_evtchn_from_port(rd, chn->u.inter.port);
         port_free(d, chn);
         /* The other end waits for this domain to bind again. */
-        rchn->state = XS_ECS_UNBOUND;
-        rchn->u.unbound_remote = d->domid;
+        if (rchn) {
+            rchn->state = XS_ECS_UNBOUND;
+            rchn->u.unbound_remote = d->domid;
+        }
         return 0;
     }
     default: /* unbound, IPI */
@@ -277,7 +279,7 @@ static long evtchn_send(struct xs_domain *d, evtchn_port_t port)
     case XS_ECS_INTERDOMAIN: {
         struct xs_domain *rd = chn->u.inter.dom;
         struct xs_evtchn *rchn = xs_evtchn_from_port(rd, chn->u.inter.port);
-        raise_port(rd, rchn->notify_vcpu, rchn);
+        if (rchn) raise_port(rd, rchn->notify_vcpu, rchn);
         return 0;
     }
     case XS_ECS_IPI:

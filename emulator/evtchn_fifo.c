@@ -70,7 +70,7 @@ static bool set_link(event_word_t *tail, evtchn_port_t port)
 }
 
 /* count: a set_pending call (stats), not a relink from unmask or expand. */
-static void raise(struct xs_vcpu *v, struct xs_evtchn *chn, bool count)
+static void fifo_raise(struct xs_vcpu *v, struct xs_evtchn *chn, bool count)
 {
     struct xs_domain *d = v->dom;
     struct xs_evtchn_fifo *f = d->evtchn->fifo;
@@ -112,7 +112,7 @@ static void raise(struct xs_vcpu *v, struct xs_evtchn *chn, bool count)
 
 static void fifo_set_pending(struct xs_vcpu *v, struct xs_evtchn *chn)
 {
-    raise(v, chn, true);
+    fifo_raise(v, chn, true);
 }
 
 /* Only P: the guest unlinks and skips events that are not pending. */
@@ -128,7 +128,7 @@ static void fifo_unmask(struct xs_domain *d, struct xs_evtchn *chn)
     event_word_t *word = word_of(d, chn->port);
     if (!word || !v) return;
     xs_clear_u32(word, EVTCHN_FIFO_MASKED);
-    if (xs_test_u32(word, EVTCHN_FIFO_PENDING)) raise(v, chn, false);
+    if (xs_test_u32(word, EVTCHN_FIFO_PENDING)) fifo_raise(v, chn, false);
 }
 
 static bool fifo_is_pending(struct xs_domain *d, const struct xs_evtchn *chn)
@@ -241,7 +241,7 @@ long xs_evtchn_fifo_expand_array(struct xs_vcpu *v, const struct evtchn_expand_a
         if (!chn->fifo_pending) continue;
         chn->fifo_pending = false;
         struct xs_vcpu *nv = xs_vcpu_of(d, chn->notify_vcpu);
-        if (nv && xs_evtchn_usable(chn)) raise(nv, chn, true);
+        if (nv && xs_evtchn_usable(chn)) fifo_raise(nv, chn, true);
     }
     return 0;
 }

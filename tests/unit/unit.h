@@ -9,6 +9,7 @@ Suite *start_info_suite(void);
 Suite *scenario_suite(void);
 Suite *decode_suite(void);
 Suite *hypercall_suite(void);
+Suite *evtchn_suite(void);
 Suite *vcpu_suite(void);
 
 #endif
