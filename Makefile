@@ -101,6 +101,7 @@ check: deps
 	$(MAKE) integration
 	$(MAKE) SAN=1 all unit
 	$(MAKE) SAN=1 integration
+	$(MAKE) fuzz-smoke
 	bash ci/check-format
 	@echo "make check: all suites passed"
 
@@ -113,10 +114,34 @@ bench: all
 coverage: deps
 	bash ci/coverage
 
-clean:
-	rm -rf build build-asan build-cov
+# ---- fuzzing (fuzz/README.md) ---------------------------------------------
+FUZZ_CC     ?= clang
+FUZZ_BUILD  := build-fuzz
+FUZZ_CFLAGS := -std=c11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=all -D_GNU_SOURCE -Iinclude -Iemulator
+XS_FUZZ_SRC := fuzz/xenstore_wire.c $(filter-out emulator/xenstore_sim.c,$(wildcard emulator/xenstore_*.c))
 
-.PHONY: all unit integration deps check demo bench coverage clean
+fuzz: $(FUZZ_BUILD)/xenstore_wire fuzz/xenstore_wire_seed_corpus.zip
+
+$(FUZZ_BUILD)/xenstore_wire: $(XS_FUZZ_SRC) $(wildcard emulator/xenstore*.h) Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(XS_FUZZ_SRC)
+
+# OSS-Fuzz's seed archive, made from fuzz/corpus/ at build time (not committed).
+fuzz/xenstore_wire_seed_corpus.zip: $(wildcard fuzz/corpus/xenstore_wire/*)
+	$(PYTHON) -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w"); \
+	    [z.write(f, os.path.basename(f)) for f in sorted(sys.argv[2:])]; z.close()' $@ $^
+
+# A short run: new inputs go to a scratch directory, the seeds stay as they are.
+fuzz-smoke: fuzz
+	@mkdir -p $(FUZZ_BUILD)/corpus-xenstore_wire
+	$(FUZZ_BUILD)/xenstore_wire -runs=20000 -seed=1 -dict=fuzz/xenstore_wire.dict \
+	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-xenstore_wire fuzz/corpus/xenstore_wire
+
+clean:
+	rm -rf build build-asan build-cov build-fuzz fuzz/*_seed_corpus.zip
+
+.PHONY: all unit integration deps check demo bench coverage clean fuzz fuzz-smoke
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -10,9 +10,11 @@
 
 #include <xensim/abi.h>
 #include "evtchn.h"
+#include "gnttab.h"
 #include "guest_mem.h"
 #include "start_info.h"
 #include "vtime.h"
+#include "xenstore.h"
 
 /* Pages at the top of RAM kept out of the guest's memory map for the
  * simulator's special pages (as Xen's are outside the guest's RAM). */
@@ -138,6 +140,7 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
         v->poll_deadline_ns = XS_NO_DEADLINE;
     }
     if (xs_evtchn_domain_init(d, err, errlen)) goto fail;
+    if (xs_gnttab_domain_init(d, err, errlen)) goto fail;
     /* vCPU 0 starts where the PVH trampoline would have arrived. */
     struct xs_vcpu *v0 = &d->vcpus[0];
     v0->regs.rip = (uint64_t)(uintptr_t)d->base + d->image.entry64;
@@ -147,6 +150,7 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     v0->initialised = true;
     xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
     xs_wallclock_init(d);
+    if (xs_xenstore_domain_created(d, err, errlen)) goto fail;
     sim->domains[sim->nr_domains++] = d;
     uint64_t ta[3] = {d->ram_bytes, d->nr_vcpus, d->image.entry64};
     xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_DOMAIN_CREATE, 0, ta, 3,
@@ -160,7 +164,9 @@ fail:
 void xs_domain_destroy(struct xs_domain *d)
 {
     if (!d) return;
-    xs_evtchn_domain_destroy(d); /* first: it may unbind other domains' ports */
+    xs_xenstore_domain_destroyed(d); /* while its ring page is still mapped */
+    xs_evtchn_domain_destroy(d);     /* first: it may unbind other domains' ports */
+    xs_gnttab_domain_destroy(d);     /* reports leaks, releases other domains' pins */
     if (d->base) munmap(d->base, XS_SLOT_SIZE);
     if (d->shared_info) munmap(d->shared_info, XS_PAGE_SIZE);
     if (d->memfd >= 0) close(d->memfd);
@@ -180,6 +186,7 @@ void xs_domain_end(struct xs_domain *d, int end_state)
     uint64_t code = (uint64_t)(int64_t)d->shutdown_code;
     xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_END, (unsigned)end_state,
                   &code, 1, 0, NULL, 0);
+    xs_xenstore_domain_ended(d); /* @releaseDomain */
 }
 
 /* Console text is kept whole for scenario checks and echoed line by line. */

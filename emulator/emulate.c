@@ -256,7 +256,12 @@ void xs_emulate_signal_exit(struct xs_vcpu *v)
     if (v->sig.signo == SIGSEGV &&
         (v->sig.code == SEGV_MAPERR || v->sig.code == SEGV_ACCERR)) {
         uint64_t a = v->sig.addr, b = (uint64_t)(uintptr_t)d->base;
-        if (a >= b && a - b < XS_SLOT_SIZE)
+        char what[128];
+        if (a >= b && a - b < XS_SLOT_SIZE &&
+            xs_gnttab_describe_gpa(d, a - b, what, sizeof(what)))
+            xs_domain_crash(v, "page fault (#PF) at guest physical %#" PRIx64 " in a %s",
+                            a - b, what);
+        else if (a >= b && a - b < XS_SLOT_SIZE)
             xs_domain_crash(v,
                             "page fault (#PF) at guest physical %#" PRIx64
                             " (guest RAM ends at %#" PRIx64 ")",

@@ -15,6 +15,7 @@
 #include <xen/event_channel.h>
 
 #include "evtchn_port.h"
+#include "gnttab.h"
 #include "guest_mem.h"
 
 #define WORDS_PER_PAGE (XS_PAGE_SIZE / sizeof(event_word_t))
@@ -181,7 +182,8 @@ const struct xs_evtchn_abi xs_evtchn_abi_fifo = {
 /* Xen's map_guest_page: the frame must be the domain's RAM. */
 static bool gfn_is_ram(struct xs_domain *d, uint64_t gfn)
 {
-    return gfn < d->ram_bytes / XS_PAGE_SIZE;
+    /* A grant mapping there could be read-only: xensim must not write it. */
+    return gfn < d->ram_bytes / XS_PAGE_SIZE && !xs_gnttab_gfn_is_mapping(d, gfn);
 }
 
 long xs_evtchn_fifo_init_control(struct xs_vcpu *v, struct evtchn_init_control *ic)

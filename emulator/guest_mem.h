@@ -6,6 +6,7 @@
 #define XS_GUEST_MEM_H
 #include <string.h>
 #include <xen/errno.h>
+#include "gnttab.h"
 #include "sim.h"
 
 /* Host pointer for guest physical [gpa, gpa+len), or NULL if not all RAM. */
@@ -47,7 +48,12 @@ static inline int xs_copy_to_guest(struct xs_domain *d, uint64_t gva, const void
 {
     void *p = xs_gva_ptr(d, gva, len);
     if (!p) return -XEN_EFAULT;
-    memcpy(p, src, len);
+    uint64_t gpa = (uint64_t)((uint8_t *)p - d->base);
+    /* Xen discards writes to pages mapped read-only from a grant. */
+    if (xs_gnttab_gpa_readonly(d, gpa, len))
+        xs_gnttab_write_discarding(d, gpa, src, len);
+    else
+        memcpy(p, src, len);
     return 0;
 }
 #endif

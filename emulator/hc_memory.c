@@ -4,6 +4,7 @@
 #include <xen/memory.h>
 #include <xensim/e820.h>
 
+#include "gnttab.h"
 #include "guest_mem.h"
 #include "hypercall.h"
 
@@ -61,11 +62,15 @@ static long mem_add_to_physmap(struct xs_vcpu *v, uint64_t arg)
     if (x.space == XENMAPSPACE_gmfn_foreign) return -XEN_ENOSYS;
     long rc = self_domain(v, x.domid);
     if (rc) return rc;
+    if (x.space == XENMAPSPACE_grant_table)
+        return xs_gnttab_add_to_physmap(d, x.idx, x.gpfn);
     if (x.space != XENMAPSPACE_shared_info) return -XEN_EINVAL;
     if (x.idx != 0) return -XEN_EINVAL;
     /* xensim keeps every guest frame inside the RAM window. */
     if (x.gpfn >= d->ram_bytes / XS_PAGE_SIZE) return -XEN_EINVAL;
     if (d->shared_info_gpfn == x.gpfn) return 0;
+    rc = xs_gnttab_physmap_claim(d, x.gpfn); /* a grant frame there loses its place */
+    if (rc) return rc;
     /* The frame now shows shared_info; a previous location gets its RAM
      * page back. */
     if (map_frame(d, x.gpfn, d->ram_bytes)) return -XEN_ENOMEM;

@@ -49,7 +49,7 @@ static long sched_poll(struct xs_vcpu *v, uint64_t arg)
     v->nr_poll_ports = p.nr_ports;
     /* A deadline already past fires at the next timer check, as Xen's
      * timer fires "immediately". */
-    v->poll_deadline_ns = p.timeout ? p.timeout : XS_NO_DEADLINE;
+    v->poll_deadline_ns = p.timeout ? xs_timer_deadline(p.timeout) : XS_NO_DEADLINE;
     xs_vcpu_set_state(v, XS_VCPU_POLLING);
     xs_timers_changed(d->sim);
     return 0;

@@ -7,6 +7,7 @@
 #include <xen/hvm/hvm_vcpu.h>
 
 #include "evtchn.h"
+#include "gnttab.h"
 #include "guest_mem.h"
 #include "hypercall.h"
 
@@ -43,7 +44,8 @@ static long vcpu_register_vcpu_info(struct xs_vcpu *caller, struct xs_vcpu *t,
         r.offset & (__alignof__(struct vcpu_info) - 1))
         return -XEN_ENXIO;
     uint64_t gpa = r.mfn * XS_PAGE_SIZE + r.offset;
-    if (r.mfn >= d->ram_bytes / XS_PAGE_SIZE || r.mfn == d->shared_info_gpfn)
+    if (r.mfn >= d->ram_bytes / XS_PAGE_SIZE || r.mfn == d->shared_info_gpfn ||
+        xs_gnttab_gfn_is_mapping(d, r.mfn))
         return -XEN_EINVAL;
     struct vcpu_info *old = xs_vcpu_info(t);
     struct vcpu_info *new = xs_gpa_ptr(d, gpa, sizeof(*new));

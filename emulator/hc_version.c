@@ -60,7 +60,7 @@ static long ver_platform_parameters(struct xs_vcpu *v, uint64_t arg)
 
 /* The XENFEAT bits xensim honours for a PVH guest. */
 #define XS_FEATURES                                                                      \
-    (1u << XENFEAT_auto_translated_physmap | 1u << XENFEAT_hvm_safe_pvclock | \
+    (1u << XENFEAT_auto_translated_physmap | 1u << XENFEAT_hvm_safe_pvclock |            \
      1u << XENFEAT_hvm_callback_vector)
 
 static long ver_get_features(struct xs_vcpu *v, uint64_t arg)

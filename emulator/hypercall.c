@@ -5,6 +5,7 @@
 #include <xen/errno.h>
 
 #include "evtchn.h"
+#include "gnttab.h"
 #include "guest_mem.h"
 #include "hypercall.h"
 #include "sim.h"
@@ -36,7 +37,7 @@ static const struct hypercall_desc registry[] = {
     [__HYPERVISOR_xen_version] = {"xen_version", xs_hc_xen_version},
     [__HYPERVISOR_console_io] = {"console_io", xs_hc_console_io},
     [__HYPERVISOR_physdev_op_compat] = {"physdev_op_compat", NULL},
-    [__HYPERVISOR_grant_table_op] = {"grant_table_op", NULL},
+    [__HYPERVISOR_grant_table_op] = {"grant_table_op", xs_hc_grant_table_op},
     [__HYPERVISOR_vm_assist] = {"vm_assist", NULL},
     [__HYPERVISOR_update_va_mapping_otherdomain] = {"update_va_mapping_otherdomain",
                                                     NULL},
@@ -101,6 +102,8 @@ int xs_hypercall_page_fill(struct xs_vcpu *v, uint64_t gpa)
     struct xs_domain *d = v->dom;
     uint8_t *page = xs_gpa_ptr(d, gpa, XS_PAGE_SIZE);
     if (!page || (gpa & (XS_PAGE_SIZE - 1))) return -1;
+    /* Xen wants the guest's own RAM there, not a granted page. */
+    if (xs_gnttab_gfn_is_mapping(d, gpa / XS_PAGE_SIZE)) return -1;
     memset(page, 0xcc, XS_PAGE_SIZE); /* int3 between slots */
     uint64_t target = (uint64_t)(uintptr_t)xs_hc_direct_entry;
     for (unsigned i = 0; i < XS_PAGE_SIZE / 32; i++) {

@@ -7,11 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "scenario_run.h"
 #include "sim.h"
+#include "xenstore.h"
 
 #define EXIT_BAD_INPUT 2
 
@@ -84,7 +87,8 @@ struct common_opts {
     const char *trace;
     char guest_dir[PATH_MAX];
     bool quiet;
-    const char *self; /* how xensim was invoked, for replay commands */
+    const char *self;            /* how xensim was invoked, for replay commands */
+    const char *xenstore_socket; /* --xenstore-socket PATH */
 };
 
 /* Returns 1 if argv[*i] was a common option (consumed), 0 if not, -1 on error. */
@@ -101,6 +105,9 @@ static int common_opt(struct common_opts *o, int argc, char **argv, int *i)
     } else if (!strcmp(a, "--guest-dir")) {
         if (!val) return usage_error("--guest-dir needs a directory"), -1;
         snprintf(o->guest_dir, sizeof(o->guest_dir), "%s", val);
+    } else if (!strcmp(a, "--xenstore-socket")) {
+        if (!val) return usage_error("--xenstore-socket needs a socket path"), -1;
+        o->xenstore_socket = val;
     } else if (!strcmp(a, "--quiet")) {
         o->quiet = true;
         return 1;
@@ -146,7 +153,8 @@ static int cmd_run(const char *self, int argc, char **argv)
                                                    .trace_path = o.trace,
                                                    .console = o.quiet ? NULL : stdout,
                                                    .report = stdout,
-                                                   .log = stderr},
+                                                   .log = stderr,
+                                                   .xenstore_socket = o.xenstore_socket},
                     &res);
     if (res.status == EXIT_BAD_INPUT) fprintf(stderr, "xensim: error: %s\n", res.err);
     xs_scenario_free(&scn);
@@ -324,6 +332,11 @@ static int cmd_boot(const char *self, int argc, char **argv)
         fprintf(stderr, "xensim: error: %s\n", err);
         return EXIT_BAD_INPUT;
     }
+    if (xs_xenstore_attach(&sim, o.xenstore_socket, err, sizeof(err))) {
+        fprintf(stderr, "xensim: error: %s\n", err);
+        xs_sim_destroy(&sim);
+        return EXIT_BAD_INPUT;
+    }
     struct xs_domain *d = xs_domain_create(&sim, &dc, err, sizeof(err));
     if (!d) {
         fprintf(stderr, "xensim: error: %s\n", err);
@@ -355,6 +368,52 @@ static int cmd_trace(const char *self, int argc, char **argv)
     return 0;
 }
 
+/* The store alone, in the foreground, until SIGINT or SIGTERM.  The signals
+ * arrive through a signalfd polled with the sockets, so no handler (and no
+ * global flag) is needed. */
+static int cmd_xenstored(const char *self, int argc, char **argv)
+{
+    (void)self;
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+            path = argv[++i];
+        else if (!strcmp(argv[i], "--socket"))
+            return usage_error("--socket needs a socket path");
+        else
+            return usage_error("xenstored: unexpected argument '%s'", argv[i]);
+    }
+    if (!path) return usage_error("xenstored: which socket? (--socket PATH)");
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sfd = -1;
+    if (sigprocmask(SIG_BLOCK, &set, NULL) ||
+        (sfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
+        fprintf(stderr, "xensim: error: signalfd: %s\n", strerror(errno));
+        return EXIT_BAD_INPUT;
+    }
+    char err[512];
+    struct xs_xenstore *xs = xs_xenstore_new(stderr);
+    if (!xs || xs_xenstore_listen(xs, path, err, sizeof(err))) {
+        fprintf(stderr, "xensim: error: %s\n", xs ? err : "out of memory");
+        xs_xenstore_free(xs);
+        close(sfd);
+        return EXIT_BAD_INPUT;
+    }
+    fprintf(stderr, "xensim: xenstored listening on %s\n", path);
+    while (!xs_xenstore_poll(xs, -1, sfd))
+        ;
+    struct signalfd_siginfo si;
+    if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+        fprintf(stderr, "xensim: xenstored: %s, shutting down\n",
+                strsignal((int)si.ssi_signo));
+    xs_xenstore_free(xs); /* closes the clients, removes the socket */
+    close(sfd);
+    return 0;
+}
+
 static int cmd_help(const char *self, int argc, char **argv);
 
 static const struct {
@@ -362,13 +421,17 @@ static const struct {
     int (*fn)(const char *self, int argc, char **argv);
     const char *usage;
 } commands[] = {
-    {"run", cmd_run, "run FILE [--seed N] [--trace OUT] [--guest-dir DIR] [--quiet]"},
+    {"run", cmd_run,
+     "run FILE [--seed N] [--trace OUT] [--guest-dir DIR] [--quiet]\n"
+     "            [--xenstore-socket PATH]"},
     {"explore", cmd_explore,
      "explore FILE [--seeds A..B] [--check-determinism] [--guest-dir DIR]"},
     {"boot", cmd_boot,
      "boot IMAGE [--memory MIB] [--vcpus N] [--cmdline S] [--hypercalls direct|vmcall]\n"
-     "            [--seed N] [--trace OUT] [--vtime-limit-ms N]"},
+     "            [--seed N] [--trace OUT] [--vtime-limit-ms N] [--xenstore-socket "
+     "PATH]"},
     {"trace", cmd_trace, "trace dump FILE"},
+    {"xenstored", cmd_xenstored, "xenstored --socket PATH"},
     {"help", cmd_help, "help"},
 };
 
@@ -383,7 +446,8 @@ static int cmd_help(const char *self, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) return usage_error("which command? (run, explore, boot, trace, help)");
+    if (argc < 2)
+        return usage_error("which command? (run, explore, boot, trace, xenstored, help)");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argv[0], argc - 2, argv + 2);

@@ -5,6 +5,7 @@
 
 #include "scenario_run.h"
 #include "sim.h"
+#include "xenstore.h"
 
 void xs_scenario_run(const struct xs_scenario *scn, const struct xs_scenario_run_opts *o,
                      struct xs_scenario_result *res)
@@ -20,6 +21,10 @@ void xs_scenario_run(const struct xs_scenario *scn, const struct xs_scenario_run
                                 .vtime_limit_ns = scn->vtime_limit_ns,
                                 .exit_limit = scn->exit_limit};
     if (xs_sim_init(&sim, &cfg, res->err, sizeof(res->err))) return;
+    if (xs_xenstore_attach(&sim, o->xenstore_socket, res->err, sizeof(res->err))) {
+        xs_sim_destroy(&sim);
+        return;
+    }
     for (unsigned i = 0; i < scn->nr_domains; i++) {
         const struct xs_scn_domain *sd = &scn->domains[i];
         char path[PATH_MAX], err[768] = "";

@@ -10,10 +10,11 @@
 struct xs_scenario_run_opts {
     uint64_t seed;
     const char *guest_dir;
-    const char *trace_path; /* or NULL */
-    FILE *console;          /* guest consoles as "name| line", or NULL */
-    FILE *report;           /* stopped:, ok/FAIL lines and the result line */
-    FILE *log;              /* xensim's own messages (crash reports) */
+    const char *trace_path;      /* or NULL */
+    FILE *console;               /* guest consoles as "name| line", or NULL */
+    FILE *report;                /* stopped:, ok/FAIL lines and the result line */
+    FILE *log;                   /* xensim's own messages (crash reports) */
+    const char *xenstore_socket; /* expose the store there (xenstore.h), or NULL */
 };
 
 struct xs_scenario_result {

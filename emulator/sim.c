@@ -11,6 +11,7 @@
 #include "trap.h"
 #include "vmentry.h"
 #include "vtime.h"
+#include "xenstore.h"
 
 void xs_log(struct xs_sim *sim, const char *fmt, ...)
 {
@@ -53,6 +54,7 @@ void xs_sim_destroy(struct xs_sim *sim)
     for (unsigned i = 0; i < sim->nr_domains; i++)
         xs_domain_destroy(sim->domains[i]);
     sim->nr_domains = 0;
+    xs_xenstore_sim_free(sim);
     cs_close(&sim->capstone);
     xs_trace_close(&sim->trace);
     xs_trap_thread_fini(sim->altstack);
@@ -80,9 +82,12 @@ static bool all_ended(const struct xs_sim *sim)
 static bool idle(struct xs_sim *sim)
 {
     if (sim->next_timer_ns == XS_NO_DEADLINE) return false;
-    uint64_t ta[2] = {sim->vtime_ns, sim->next_timer_ns};
+    /* Never past the run's limit: the loop then stops there. */
+    uint64_t to = sim->next_timer_ns < sim->cfg.vtime_limit_ns ? sim->next_timer_ns
+                                                               : sim->cfg.vtime_limit_ns;
+    uint64_t ta[2] = {sim->vtime_ns, to};
     xs_trace_emit(&sim->trace, sim->vtime_ns, 0, 0, XS_TR_IDLE, 0, ta, 2, 0, NULL, 0);
-    if (sim->next_timer_ns > sim->vtime_ns) sim->vtime_ns = sim->next_timer_ns;
+    if (to > sim->vtime_ns) sim->vtime_ns = to;
     xs_timers_run(sim);
     return true;
 }
@@ -123,6 +128,7 @@ void xs_sim_run(struct xs_sim *sim)
             break;
         }
         xs_timers_run(sim);
+        xs_xenstore_sim_poll(sim); /* store rings and sockets (xenstore_sim.c) */
         unsigned n = 0;
         for (unsigned i = 0; i < sim->nr_domains; i++) {
             struct xs_domain *d = sim->domains[i];

@@ -113,6 +113,7 @@ struct xs_domain {
     bool console_truncated;
     size_t console_line_start;       /* where the current (unprinted) line begins */
     struct xs_evtchn_domain *evtchn; /* event channels (evtchn.c) */
+    struct xs_gnttab *gnttab;        /* grant table (gnttab.c) */
 };
 
 struct xs_sim_config {
@@ -138,6 +139,7 @@ struct xs_sim {
     struct xs_vcpu *stuck;  /* a vCPU the watchdog took out of a loop without exits */
     void *altstack;         /* signal stack for this simulation's thread */
     uint64_t next_timer_ns; /* earliest armed vCPU timer or poll timeout (timer.c) */
+    struct xs_xenstore *xenstore; /* xenstored (xenstore.h), NULL if none */
 };
 
 struct xs_domain_config {
@@ -187,6 +189,8 @@ int xs_callback_iret(struct xs_vcpu *v);
 
 /* timer.c: per-vCPU singleshot and periodic timers in virtual time */
 void xs_timer_set_singleshot(struct xs_vcpu *v, uint64_t deadline_ns);
+/* A guest's absolute deadline as Xen's signed time sees it. */
+uint64_t xs_timer_deadline(uint64_t abs_ns);
 void xs_timer_set_periodic(struct xs_vcpu *v, uint64_t period_ns);
 /* Recompute sim->next_timer_ns after any timer or poll deadline changed. */
 void xs_timers_changed(struct xs_sim *sim);

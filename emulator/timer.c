@@ -25,9 +25,17 @@ void xs_timers_changed(struct xs_sim *sim)
     sim->next_timer_ns = next;
 }
 
+/* Xen's timers take a signed s_time_t: a deadline at or past 2^63 is in the
+ * past and fires at once. */
+uint64_t xs_timer_deadline(uint64_t abs_ns)
+{
+    return (int64_t)abs_ns < 0 ? 0 : abs_ns;
+}
+
 void xs_timer_set_singleshot(struct xs_vcpu *v, uint64_t deadline_ns)
 {
-    v->sshot_deadline_ns = deadline_ns;
+    v->sshot_deadline_ns =
+        deadline_ns == XS_NO_DEADLINE ? deadline_ns : xs_timer_deadline(deadline_ns);
     xs_timers_changed(v->dom->sim);
 }
 

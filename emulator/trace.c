@@ -135,6 +135,7 @@ static const char *const kind_names[] = {
     [XS_TR_UPCALL] = "upcall",
     [XS_TR_TIMER] = "timer",
     [XS_TR_VCPU] = "vcpu",
+    [XS_TR_GNTTAB_LEAK] = "gnttab-leak",
 };
 
 const char *xs_trace_kind_name(unsigned kind)
@@ -208,6 +209,16 @@ static void print_rec(FILE *out, const struct xs_trace_rec *r, const uint8_t *pa
     case XS_TR_VCPU: {
         static const char *const vk[] = {"initialise", "up", "down"};
         fprintf(out, " %s rip=%#" PRIx64, r->sub < 3 ? vk[r->sub] : "?", r->a[0]);
+        break;
+    }
+    case XS_TR_GNTTAB_LEAK: {
+        static const char *const gk[] = {"still-maps", "still-mapped",
+                                         "ended-while-mapped"};
+        fprintf(out,
+                " %s granter=d%" PRIu64 " ref=%" PRIu64 " frame=%#" PRIx64
+                " mapper=d%" PRIu64 " %#" PRIx64 " %#" PRIx64,
+                r->sub < 3 ? gk[r->sub] : "?", r->a[0], r->a[1], r->a[2], r->a[3],
+                r->a[4], r->a[5]);
         break;
     }
     case XS_TR_DOMAIN_CREATE:

@@ -21,12 +21,14 @@ enum xs_trace_kind {
     XS_TR_CONSOLE = 5,       /* payload = bytes written */
     XS_TR_END = 6,           /* sub = end state; a0 = shutdown code */
     XS_TR_IDLE = 7,          /* all blocked: virtual time jumps; a0 = from, a1 = to */
-    XS_TR_FAULT = 8, /* guest fault; a0 = signal, a1 = code, a2 = rip gpa, a3 = addr */
-    XS_TR_STOP = 9,  /* the run stopped early; payload = reason */
+    XS_TR_FAULT = 8,   /* guest fault; a0 = signal, a1 = code, a2 = rip gpa, a3 = addr */
+    XS_TR_STOP = 9,    /* the run stopped early; payload = reason */
     XS_TR_EVTCHN = 10, /* port newly pending; a0 = port, a1 = notified vcpu */
     XS_TR_UPCALL = 11, /* callback injected; a0 = vector, a1 = interrupted rip gpa */
-    XS_TR_TIMER = 12,  /* sub = 0 singleshot / 1 periodic / 2 poll timeout; a0 = deadline */
-    XS_TR_VCPU = 13,   /* sub = 0 initialised / 1 up / 2 down; a0 = rip gpa */
+    XS_TR_TIMER =
+        12,          /* sub = 0 singleshot / 1 periodic / 2 poll timeout; a0 = deadline */
+    XS_TR_VCPU = 13, /* sub = 0 initialised / 1 up / 2 down; a0 = rip gpa */
+    XS_TR_GNTTAB_LEAK = 14, /* grant sanitizer; sub and a0..a5: docs/gnttab.md */
 };
 
 struct xs_trace_rec {

@@ -1,5 +1,8 @@
 /* The 64-bit IDT: gates for exception vectors 0-31, all leading to the stubs
- * in arch/x86/exceptions.S and from there to exception_handler().
+ * in arch/x86/exceptions.S and from there to exception_handler(); vectors
+ * 32-255 are not present until idt_set_gate() installs one (the event
+ * channel upcall).  One table serves every CPU, but each CPU loads it
+ * itself (idt_load): the IDT register is per CPU, under xensim too.
  *
  * #UD at Xen's forced-emulation prefix (ud2; "xen") is the one exception
  * that is handled: without Xen underneath nobody emulates the prefixed
@@ -16,6 +19,7 @@
 #include <guest/string.h>
 
 #define NR_EXCEPTIONS 32
+#define NR_VECTORS    256
 #define EXC_STUB_SIZE 16   /* must match exceptions.S */
 #define GATE_INTR64   0x8e /* present, DPL 0, 64-bit interrupt gate */
 #define VEC_UD        6
@@ -47,7 +51,7 @@ struct idt_desc {
 extern const uint8_t exception_stubs[];
 void exception_handler(struct exc_frame *f);
 
-static struct idt_gate idt[NR_EXCEPTIONS] __aligned(16);
+static struct idt_gate idt[NR_VECTORS] __aligned(16);
 
 /* Fixed-width names: no pointers, so no relocations. */
 static const char exc_names[NR_EXCEPTIONS][6] = {
@@ -72,22 +76,31 @@ static inline uint64_t read_cr2(void)
     return v;
 }
 
-void idt_init(void)
+void idt_set_gate(unsigned vector, const void *handler)
 {
-    uint16_t cs = read_cs();
-    for (unsigned v = 0; v < NR_EXCEPTIONS; v++) {
-        uint64_t a = (uint64_t)(uintptr_t)(exception_stubs + v * EXC_STUB_SIZE);
-        idt[v] = (struct idt_gate){
-            .offset_lo = (uint16_t)a,
-            .selector = cs,
-            .ist = 0,
-            .type_attr = GATE_INTR64,
-            .offset_mid = (uint16_t)(a >> 16),
-            .offset_hi = (uint32_t)(a >> 32),
-        };
-    }
+    uint64_t a = (uint64_t)(uintptr_t)handler;
+    if (vector >= NR_VECTORS) panic("idt: vector %u out of range", vector);
+    idt[vector] = (struct idt_gate){
+        .offset_lo = (uint16_t)a,
+        .selector = read_cs(),
+        .ist = 0,
+        .type_attr = GATE_INTR64,
+        .offset_mid = (uint16_t)(a >> 16),
+        .offset_hi = (uint32_t)(a >> 32),
+    };
+}
+
+void idt_load(void)
+{
     struct idt_desc d = {.limit = sizeof(idt) - 1, .base = (uint64_t)(uintptr_t)idt};
     __asm__ __volatile__("lidt %0" ::"m"(d) : "memory");
+}
+
+void idt_init(void)
+{
+    for (unsigned v = 0; v < NR_EXCEPTIONS; v++)
+        idt_set_gate(v, exception_stubs + v * EXC_STUB_SIZE);
+    idt_load();
 }
 
 static void report(const struct exc_frame *f, uint64_t cr2)

@@ -3,15 +3,26 @@
 #include <guest/hypercall.h>
 #include <guest/mm.h>
 #include <guest/irq.h>
+#include <guest/percpu.h>
 #include <guest/printk.h>
 
 struct boot_info boot;
+
+static __noreturn void kernel_boot(void *unused);
 
 void kernel_main(uint64_t start_info_pa, uint64_t directmap_base)
 {
     boot.directmap_base = directmap_base;
     boot.start_info_pa = start_info_pa;
     boot.start_info = pa_to_va(start_info_pa);
+    /* Onto CPU 0's per-CPU stack before anything looks for per-CPU data
+     * (percpu.h), then boot from there. */
+    percpu_boot(kernel_boot, NULL);
+}
+
+static void kernel_boot(void *unused)
+{
+    (void)unused;
     /* Exception handlers first: on a machine without Xen, detection's
      * forced-emulation prefix raises #UD and the handler steps over it. */
     idt_init();
@@ -25,6 +36,7 @@ void kernel_main(uint64_t start_info_pa, uint64_t directmap_base)
         xen_hypercall_page_install();
         xen_features_init();
         shared_info_init();
+        percpu_bsp_xen_init();
     }
     memmap_init();
     page_alloc_init();

@@ -1,7 +1,9 @@
 /* Time from Xen: pvclock in vcpu_info (odd/even version protocol) and the
- * wall clock in shared_info. */
+ * wall clock in shared_info.  The pvclock is per vCPU (each has its own TSC
+ * scale and offset on real hardware), so each CPU reads its own vcpu_info. */
 #include <guest/kernel.h>
 #include <guest/arch.h>
+#include <guest/percpu.h>
 #include <guest/time.h>
 
 static uint64_t pvclock_scale(uint64_t delta, uint32_t mul, int8_t shift)
@@ -15,8 +17,9 @@ static uint64_t pvclock_scale(uint64_t delta, uint32_t mul, int8_t shift)
 
 uint64_t time_monotonic_ns(void)
 {
-    if (!boot.shared_info) return 0;
-    volatile struct vcpu_time_info *t = &boot.shared_info->vcpu_info[0].time;
+    struct vcpu_info *vi = this_cpu()->vi;
+    if (!boot.shared_info || !vi) return 0;
+    volatile struct vcpu_time_info *t = &vi->time;
     uint32_t ver;
     uint64_t ns;
     do {

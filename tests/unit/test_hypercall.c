@@ -142,7 +142,7 @@ START_TEST(unknown_hypercalls)
     /* Known to Xen, not provided by xensim. */
     ck_assert_int_eq(hc(__HYPERVISOR_mmu_update, 0, 0, 0), -XEN_ENOSYS);
     ck_assert_int_eq(hc(__HYPERVISOR_set_trap_table, 0, 0, 0), -XEN_ENOSYS);
-    ck_assert_int_eq(hc(__HYPERVISOR_grant_table_op, 0, 0, 0), -XEN_ENOSYS);
+    ck_assert_int_eq(hc(__HYPERVISOR_xsm_op, 0, 0, 0), -XEN_ENOSYS);
     ck_assert_int_eq(hc(__HYPERVISOR_hypfs_op, 0, 0, 0), -XEN_ENOSYS);
 }
 END_TEST

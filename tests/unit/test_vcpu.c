@@ -225,6 +225,14 @@ START_TEST(singleshot_timer)
         0);
     ck_assert_int_eq(vcpu_op(0, VCPUOP_stop_singleshot_timer, 0, NULL, 0), 0);
     ck_assert_uint_eq(vc(0)->sshot_deadline_ns, XS_NO_DEADLINE);
+    /* Xen's time is signed: 2^64 - 100000 is in the past, even with
+     * VCPU_SSHOTTMR_future (the unsigned comparison lets it through). */
+    t = (struct vcpu_set_singleshot_timer){.timeout_abs_ns = ~0ULL - 99999,
+                                           .flags = VCPU_SSHOTTMR_future};
+    ck_assert_int_eq(vcpu_op(0, VCPUOP_set_singleshot_timer, 0, &t, sizeof(t)), 0);
+    ck_assert_uint_eq(vc(0)->sshot_deadline_ns, 0);
+    xs_timers_run(&sim);
+    ck_assert_uint_eq(vc(0)->sshot_deadline_ns, XS_NO_DEADLINE);
 }
 END_TEST
 

@@ -11,5 +11,7 @@ Suite *decode_suite(void);
 Suite *hypercall_suite(void);
 Suite *evtchn_suite(void);
 Suite *vcpu_suite(void);
+Suite *gnttab_suite(void);
+Suite *xenstore_suite(void);
 
 #endif

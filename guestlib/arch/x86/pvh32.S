@@ -153,8 +153,11 @@ pvh_gdt:
     .quad   0x00cf93000000ffff          /* 0x10: flat data, DPL 0 */
 pvh_gdt_end:
 
+    /* Global: secondary vCPUs are started (VCPUOP_initialise) with CR3
+     * pointing at these tables, the boot CPU's own. */
     .section .bss.pagealigned, "aw", @nobits
     .balign 4096
+    .globl pvh_pagetables
 pvh_pagetables:
     .skip   PT_PAGES * 4096
 

@@ -5,6 +5,16 @@
 #include <guest/types.h>
 #include <xen/arch-x86/xen.h>
 
+/* Architectural control-register bits (Intel SDM vol. 3, 2.5; not Xen
+ * ABI), for starting secondary vCPUs in long mode. */
+#define X86_CR0_PE       (1ul << 0)
+#define X86_CR0_ET       (1ul << 4)
+#define X86_CR0_PG       (1ul << 31)
+#define X86_CR4_PAE      (1ul << 5)
+#define X86_EFER_LME     (1ul << 8)
+#define X86_EFER_LMA     (1ul << 10)
+#define X86_RFLAGS_FIXED (1ul << 1) /* bit 1 always reads as 1 */
+
 static inline void cpu_cli(void)
 {
     __asm__ __volatile__("cli" ::: "memory");

@@ -52,13 +52,18 @@ void xen_hypercall_page_install(void);
 void xen_features_init(void);
 void shared_info_init(void);
 void irq_init(void);
+/* The IDT: exception gates, then load it on this CPU.  idt_set_gate
+ * installs an interrupt gate in the table all CPUs share; every CPU must
+ * load the IDT itself (idt_load). */
+void idt_init(void);
+void idt_set_gate(unsigned vector, const void *handler);
+void idt_load(void);
 const char *cmdline_get(const char *key, char *buf, size_t len);
 bool cmdline_has(const char *key);
 
 /* Platform services, only used when no Xen was found (QEMU, bare metal). */
 void serial_init(void);
 void serial_putc(char c);
-void idt_init(void);
 __noreturn void bare_poweroff(int code);
 
 /* Shut the domain down (Xen) or power the machine off (bare). */

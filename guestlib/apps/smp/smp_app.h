@@ -1,0 +1,26 @@
+/* The smp test app's shared pieces (see main.c for the tests). */
+#ifndef SMP_APP_H
+#define SMP_APP_H
+#include <guest/kernel.h>
+#include <guest/evtchn.h>
+#include <guest/hypercall.h>
+#include <guest/ipi.h>
+#include <guest/irq.h>
+#include <guest/percpu.h>
+#include <guest/printk.h>
+#include <guest/smp.h>
+#include <guest/string.h>
+#include <guest/time.h>
+#include <guest/timer.h>
+
+int test_ipi(void);
+int test_timers(void);
+int test_limits(void);
+int test_bench(void);
+
+/* Run fn(arg) on every online CPU at once (each AP in its idle loop, the
+ * boot CPU last, itself) and wait for all.  0 or -XEN_ETIMEDOUT. */
+long run_on_all_cpus(void (*fn)(void *), void *arg);
+/* "EINVAL" for -XEN_EINVAL, "0" for 0, a number otherwise. */
+const char *errname(long rc);
+#endif
