@@ -1101,7 +1101,8 @@ static void ring_put(struct xenstore_domain_interface *intf, const void *p, size
     const char *b = p;
     for (size_t i = 0; i < len; i++) {
         /* A full ring: let xenstored take some. */
-        for (int k = 0; k < 4 && intf->req_prod - intf->req_cons == XENSTORE_RING_SIZE; k++)
+        for (int k = 0; k < 4 && intf->req_prod - intf->req_cons == XENSTORE_RING_SIZE;
+             k++)
             xs_xenstore_service(xs);
         ck_assert_uint_lt(intf->req_prod - intf->req_cons, XENSTORE_RING_SIZE);
         intf->req[MASK_XENSTORE_IDX(intf->req_prod)] = b[i];
