@@ -94,7 +94,8 @@ static unsigned nr_pongs(void)
     const char *s = cmdline_get("pongs", buf, sizeof(buf));
     if (!s || !*s) return N_PONG;
     unsigned n = 0;
-    for (; *s >= '0' && *s <= '9' && n < 100000000u; s++) n = n * 10 + (unsigned)(*s - '0');
+    for (; *s >= '0' && *s <= '9' && n < 100000000u; s++)
+        n = n * 10 + (unsigned)(*s - '0');
     return *s ? N_PONG : n;
 }
 
