@@ -81,6 +81,9 @@ static bool all_ended(const struct xs_sim *sim)
  * someone.  Returns false when no timer is armed (a deadlock). */
 static bool idle(struct xs_sim *sim)
 {
+    /* Recomputed here, so a domain that ended with timers armed cannot
+     * make time jump to a deadline nobody waits for. */
+    xs_timers_changed(sim);
     if (sim->next_timer_ns == XS_NO_DEADLINE) return false;
     /* Never past the run's limit: the loop then stops there. */
     uint64_t to = sim->next_timer_ns < sim->cfg.vtime_limit_ns ? sim->next_timer_ns

@@ -21,8 +21,12 @@ struct vcpu_info *xs_vcpu_info(struct xs_vcpu *v)
 void xs_vcpu_kick(struct xs_vcpu *v)
 {
     if (v->state == XS_VCPU_BLOCKED || v->state == XS_VCPU_POLLING) {
-        if (v->state == XS_VCPU_POLLING) v->poll_deadline_ns = XS_NO_DEADLINE;
+        bool had_timeout =
+            v->state == XS_VCPU_POLLING && v->poll_deadline_ns != XS_NO_DEADLINE;
+        v->poll_deadline_ns = XS_NO_DEADLINE;
         xs_vcpu_set_state(v, XS_VCPU_RUNNABLE);
+        /* An idle jump must not go to a timeout that no longer exists. */
+        if (had_timeout) xs_timers_changed(v->dom->sim);
     }
 }
 

@@ -549,6 +549,8 @@ START_TEST(poll_wakes_on_its_port_or_timeout)
     ck_assert_int_eq(vc(0)->state, XS_VCPU_POLLING);
     xs_sched_check_pollers(d, p1);
     ck_assert_int_eq(vc(0)->state, XS_VCPU_RUNNABLE);
+    /* The ended poll's timeout is no deadline any more. */
+    ck_assert_uint_eq(sim.next_timer_ns, XS_NO_DEADLINE);
     /* Again, now ended by the timeout. */
     ck_assert_int_eq(hc_on(0, __HYPERVISOR_sched_op, SCHEDOP_poll, gva(SCRATCH + 512), 0),
                      0);
