@@ -173,6 +173,7 @@ void xs_domain_destroy(struct xs_domain *d)
     xs_image_free(&d->image);
     free(d->vcpus);
     free(d->console);
+    free(d->reports);
     free(d);
 }
 

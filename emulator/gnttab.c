@@ -314,12 +314,12 @@ void xs_gnttab_check_ended(struct xs_gnttab *gt, grant_ref_t ref, const char *du
     struct xs_domain *d = gt->d;
     act->ended_reported = true;
     gt->stats.ended_while_mapped++;
-    xs_log(d->sim,
-           "xensim: gnttab: d%u (%s) ended access to grant ref %u (frame %#" PRIx64
-           ") while d%u (%s) still maps it (%u writable, %u read-only; entry now "
-           "flags %#x domid %u; seen at %s)",
-           d->domid, d->name, ref, act->gfn, act->domid, holder_name(act), act->pin_w,
-           act->pin_r, flags, edom, during);
+    xs_report(d,
+              "xensim: gnttab: d%u (%s) ended access to grant ref %u (frame %#" PRIx64
+              ") while d%u (%s) still maps it (%u writable, %u read-only; entry now "
+              "flags %#x domid %u; seen at %s)",
+              d->domid, d->name, ref, act->gfn, act->domid, holder_name(act), act->pin_w,
+              act->pin_r, flags, edom, during);
     uint64_t a[6] = {d->domid, ref, act->gfn, act->domid, act->pin_w + act->pin_r, flags};
     xs_gnttab_trace(d, 2, a, 6);
 }
@@ -334,11 +334,11 @@ unsigned xs_gnttab_check_leaks(struct xs_domain *d)
         const struct xs_gnttab_maptrack *m = &gt->mt[h];
         if (!m->flags) continue;
         n++;
-        xs_log(d->sim,
-               "xensim: gnttab leak: d%u (%s) still maps grant ref %u of d%u%s (frame "
-               "%#" PRIx64 ") at guest frame %#" PRIx64 ", handle %u%s",
-               d->domid, d->name, m->ref, m->domid, m->granter ? "" : " (destroyed)",
-               m->rgfn, m->gfn, h, (m->flags & GNTMAP_readonly) ? ", read-only" : "");
+        xs_report(d,
+                  "xensim: gnttab leak: d%u (%s) still maps grant ref %u of d%u%s (frame "
+                  "%#" PRIx64 ") at guest frame %#" PRIx64 ", handle %u%s",
+                  d->domid, d->name, m->ref, m->domid, m->granter ? "" : " (destroyed)",
+                  m->rgfn, m->gfn, h, (m->flags & GNTMAP_readonly) ? ", read-only" : "");
         uint64_t a[6] = {m->domid, m->ref, m->rgfn, d->domid, m->gfn, h};
         xs_gnttab_trace(d, 0, a, 6);
     }
@@ -348,11 +348,20 @@ unsigned xs_gnttab_check_leaks(struct xs_domain *d)
         struct xs_gnttab_active *act = &gt->active[ref];
         if (!pinned(act)) continue;
         n++;
-        xs_log(d->sim,
-               "xensim: gnttab leak: d%u (%s) grant ref %u (frame %#" PRIx64
-               ") is still mapped by d%u (%s): %u writable, %u read-only",
-               d->domid, d->name, ref, act->gfn, act->domid, holder_name(act), act->pin_w,
-               act->pin_r);
+        /* A domain holding the pin reports it from its own maptrack (above,
+         * when its turn comes); only xensim's backends are reported here. */
+        if (act->holder) {
+            xs_log(d->sim,
+                   "xensim: gnttab: d%u (%s) grant ref %u (frame %#" PRIx64
+                   ") is still mapped by d%u (%s): %u writable, %u read-only",
+                   d->domid, d->name, ref, act->gfn, act->domid, holder_name(act),
+                   act->pin_w, act->pin_r);
+        } else {
+            xs_report(d,
+                      "xensim: gnttab leak: d%u (%s) grant ref %u (frame %#" PRIx64
+                      ") is still mapped by xensim's backend: %u writable, %u read-only",
+                      d->domid, d->name, ref, act->gfn, act->pin_w, act->pin_r);
+        }
         uint64_t a[6] = {d->domid, ref, act->gfn, act->domid, act->pin_w, act->pin_r};
         xs_gnttab_trace(d, 1, a, 6);
         unsigned before = (unsigned)gt->stats.ended_while_mapped;
@@ -364,6 +373,26 @@ unsigned xs_gnttab_check_leaks(struct xs_domain *d)
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
+
+int xs_gnttab_seed(struct xs_domain *d, grant_ref_t ref, domid_t domid, uint64_t gfn)
+{
+    struct xs_gnttab *gt = d->gnttab;
+    if (!gt || gt->version != 1 || ref >= GNTTAB_NR_RESERVED_ENTRIES ||
+        gfn >= d->ram_bytes / PAGE || gfn >> 32)
+        return -1;
+    grant_entry_v1_t *e = xs_gnttab_shared_v1(gt, ref);
+    e->domid = domid;
+    e->frame = (uint32_t)gfn;
+    __atomic_store_n(&e->flags, (uint16_t)GTF_permit_access, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void xs_gnttab_final_check(struct xs_domain *d)
+{
+    if (!d->gnttab || d->gnttab->final_checked) return;
+    d->gnttab->final_checked = true;
+    xs_gnttab_check_leaks(d);
+}
 
 int xs_gnttab_domain_init(struct xs_domain *d, char *err, size_t errlen)
 {
@@ -409,7 +438,7 @@ void xs_gnttab_domain_destroy(struct xs_domain *d)
 {
     struct xs_gnttab *gt = d->gnttab;
     if (!gt) return;
-    xs_gnttab_check_leaks(d);
+    xs_gnttab_final_check(d);
     xs_gnttab_release_all(d);
     munmap(gt->frames, XS_GNTTAB_NR_FRAMES * PAGE);
     free(gt->active);

@@ -83,6 +83,14 @@ bool xs_gnttab_describe_gpa(struct xs_domain *d, uint64_t gpa, char *buf, size_t
  * teardown can call it to check it cleaned up.  Returns the number of
  * problems found. */
 unsigned xs_gnttab_check_leaks(struct xs_domain *d);
+/* The toolstack's seeding of reserved entry ref (< 8: GNTTAB_RESERVED_*),
+ * as libxl's xc_dom_gnttab_seed does before the domain runs: full access
+ * to gfn for domid.  -1 for a bad ref or frame. */
+int xs_gnttab_seed(struct xs_domain *d, grant_ref_t ref, domid_t domid, uint64_t gfn);
+/* The check a domain gets once as it is destroyed, or earlier when a
+ * scenario run ends (so the verdict sees the reports); later calls do
+ * nothing. */
+void xs_gnttab_final_check(struct xs_domain *d);
 
 /* ---- xensim's own backends (domain 0, no physmap) ------------------------- */
 

@@ -56,6 +56,7 @@ struct xs_gnttab_bmap {
 struct xs_gnttab {
     struct xs_domain *d;
     unsigned version;   /* 1 or 2 */
+    bool final_checked; /* xs_gnttab_final_check ran */
     unsigned nr_frames; /* shared frames in use (grown, never shrunk) */
     unsigned nr_status; /* status frames (v2; 0 in v1) */
     uint8_t *frames;    /* xensim's view of all frames, shared then status */

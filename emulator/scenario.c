@@ -455,6 +455,80 @@ static int st_limit(struct pctx *c, const struct toks *tk)
     return 0;
 }
 
+/* device CLASS frontend=DOM backend=DOM [id=N] */
+static int st_device(struct pctx *c, const struct toks *tk)
+{
+    struct xs_scenario *s = c->s;
+    char b[SHOWBUF];
+    if (tk->n < 2 || tk->t[1].key || tk->t[1].quoted)
+        return fail(c, "usage: device CLASS frontend=DOMAIN backend=DOMAIN [id=N]");
+    const struct tok *ct = &tk->t[1];
+    if (check_name(c, ct, XS_SCN_NAME_MAX - 1, "device class") < 0) return -1;
+    if (s->nr_devices >= XS_SCN_MAX_DEVICES)
+        return fail(c, "too many devices (max %d)", XS_SCN_MAX_DEVICES);
+    struct xs_scn_device dv;
+    memset(&dv, 0, sizeof(dv));
+    memcpy(dv.devclass, ct->val, ct->len + 1);
+    dv.line = c->line;
+    int front = -1, back = -1;
+    bool have_id = false;
+    for (unsigned i = 2; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        if (!t->key)
+            return fail(c, "device %s: unexpected '%s' (expected KEY=VALUE)", dv.devclass,
+                        show(t->val, t->len, b, sizeof(b)));
+        int *dom = strcmp(t->key, "frontend") == 0  ? &front
+                   : strcmp(t->key, "backend") == 0 ? &back
+                                                    : NULL;
+        if (dom) {
+            if (*dom >= 0)
+                return fail(c, "device %s: duplicate key '%s'", dv.devclass, t->key);
+            *dom = find_domain(s, t->val);
+            if (*dom < 0)
+                return fail(
+                    c,
+                    "device %s: %s: unknown domain '%s' (domains must be declared "
+                    "before use)",
+                    dv.devclass, t->key, show(t->val, t->len, b, sizeof(b)));
+        } else if (strcmp(t->key, "id") == 0) {
+            uint64_t v;
+            if (have_id) return fail(c, "device %s: duplicate key 'id'", dv.devclass);
+            if (parse_range(c, "device id", t->val, 0, 65535, &v) < 0) return -1;
+            dv.id = (unsigned)v;
+            have_id = true;
+        } else {
+            return fail(c,
+                        "device %s: unknown key '%s' (expected frontend, backend or id)",
+                        dv.devclass, SHOW(t->key, b));
+        }
+    }
+    if (front < 0 || back < 0)
+        return fail(c, "device %s: needs frontend=DOMAIN and backend=DOMAIN",
+                    dv.devclass);
+    if (front == back)
+        return fail(c, "device %s: frontend and backend are the same domain",
+                    dv.devclass);
+    dv.frontend = (unsigned)front;
+    dv.backend = (unsigned)back;
+    /* Without id=, the lowest id the frontend has free in this class. */
+    for (bool again = true; again;) {
+        again = false;
+        for (unsigned i = 0; i < s->nr_devices; i++) {
+            const struct xs_scn_device *o = &s->devices[i];
+            if (o->frontend != dv.frontend || strcmp(o->devclass, dv.devclass) != 0 ||
+                o->id != dv.id)
+                continue;
+            if (have_id)
+                return fail(c, "device %s id %u of %s already declared on line %d",
+                            dv.devclass, dv.id, s->domains[front].name, o->line);
+            dv.id++;
+            again = true;
+        }
+    }
+    s->devices[s->nr_devices++] = dv;
+    return 0;
+}
+
 static int add_expect(struct pctx *c, const struct xs_scn_expect *e)
 {
     struct xs_scenario *s = c->s;
@@ -475,14 +549,15 @@ static int st_expect(struct pctx *c, const struct toks *tk)
     static const struct {
         const char *name;
         enum xs_expect_kind kind;
-    } kinds[] = {{"console", XS_EXPECT_CONSOLE},
-                 {"console-re", XS_EXPECT_CONSOLE_RE},
-                 {"no-console", XS_EXPECT_NO_CONSOLE},
-                 {"end", XS_EXPECT_END}};
+    } kinds[] = {
+        {"console", XS_EXPECT_CONSOLE},       {"console-re", XS_EXPECT_CONSOLE_RE},
+        {"no-console", XS_EXPECT_NO_CONSOLE}, {"end", XS_EXPECT_END},
+        {"report", XS_EXPECT_REPORT},         {"report-re", XS_EXPECT_REPORT_RE},
+        {"no-report", XS_EXPECT_NO_REPORT}};
     char b[SHOWBUF];
     if (tk->n < 3 || tk->t[1].key || tk->t[1].quoted || tk->t[2].key || tk->t[2].quoted)
-        return fail(c, "usage: expect DOMAIN console|console-re|no-console \"TEXT\" "
-                       "or expect DOMAIN end STATE");
+        return fail(c, "usage: expect DOMAIN console|console-re|no-console|report|"
+                       "report-re|no-report \"TEXT\" or expect DOMAIN end STATE");
     const struct tok *dt = &tk->t[1], *kt = &tk->t[2];
     int dom = find_domain(c->s, dt->val);
     if (dom < 0)
@@ -495,7 +570,7 @@ static int st_expect(struct pctx *c, const struct toks *tk)
     if (k == sizeof(kinds) / sizeof(kinds[0]))
         return fail(c,
                     "expect: unknown expectation '%s' (expected console, console-re, "
-                    "no-console or end)",
+                    "no-console, report, report-re, no-report or end)",
                     show(kt->val, kt->len, b, sizeof(b)));
     if (tk->n != 4)
         return fail(c, "expect %s %s: expected exactly one argument", dt->val, kt->val);
@@ -523,15 +598,16 @@ static int st_expect(struct pctx *c, const struct toks *tk)
     if (copy_text(c, e.text, at, kt->val) < 0) return -1;
     /* Console text is matched line by line, so a newline could never match
      * (and would make no-console vacuously true). */
-    if (e.kind != XS_EXPECT_CONSOLE_RE && memchr(e.text, '\n', at->len))
+    bool is_re = e.kind == XS_EXPECT_CONSOLE_RE || e.kind == XS_EXPECT_REPORT_RE;
+    if (!is_re && memchr(e.text, '\n', at->len))
         return fail(c, "expect %s %s: text cannot contain a newline", dt->val, kt->val);
-    if (e.kind == XS_EXPECT_CONSOLE_RE) {
+    if (is_re) {
         regex_t re;
         int rc = regcomp(&re, e.text, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
             char msg[256];
             regerror(rc, &re, msg, sizeof(msg));
-            return fail(c, "expect %s console-re: bad regex \"%s\": %s", dt->val,
+            return fail(c, "expect %s %s: bad regex \"%s\": %s", dt->val, kt->val,
                         show(at->val, at->len, b, sizeof(b)), msg);
         }
         regfree(&re);
@@ -547,17 +623,70 @@ static int parse_statement(struct pctx *c, const char *line, size_t len, struct 
     const struct tok *t = &tk->t[0];
     if (t->quoted || t->key)
         return fail(c,
-                    "unknown statement '%s' (expected scenario, domain, limit or expect)",
+                    "unknown statement '%s' (expected scenario, domain, device, limit or "
+                    "expect)",
                     t->key ? SHOW(t->key, b) : show(t->val, t->len, b, sizeof(b)));
     if (strcmp(t->val, "scenario") == 0) return st_scenario(c, tk);
     if (strcmp(t->val, "domain") == 0) return st_domain(c, tk);
     if (strcmp(t->val, "limit") == 0) return st_limit(c, tk);
     if (strcmp(t->val, "expect") == 0) return st_expect(c, tk);
-    return fail(c, "unknown statement '%s' (expected scenario, domain, limit or expect)",
+    if (strcmp(t->val, "device") == 0) return st_device(c, tk);
+    return fail(c,
+                "unknown statement '%s' (expected scenario, domain, device, limit or "
+                "expect)",
                 show(t->val, t->len, b, sizeof(b)));
 }
 
 /* ---- whole file ------------------------------------------------------------------ */
+
+/* ${domid:NAME} in a command line becomes NAME's domid, so guests can find
+ * their peers: domains get 1, 2, ... in declaration order (0 is xensim).
+ * Done once every domain is declared, so a domain may name a later one. */
+static int expand_domids(struct pctx *c)
+{
+    static const char pre[] = "${domid:";
+    struct xs_scenario *s = c->s;
+    char b[SHOWBUF];
+    for (unsigned i = 0; i < s->nr_domains; i++) {
+        struct xs_scn_domain *d = &s->domains[i];
+        if (!strstr(d->cmdline, pre)) continue;
+        c->line = d->line;
+        char out[XS_SCN_TEXT_MAX];
+        size_t o = 0;
+        for (const char *p = d->cmdline; *p;) {
+            if (strncmp(p, pre, sizeof(pre) - 1) != 0) {
+                if (o + 1 >= sizeof(out))
+                    return fail(c, "domain %s: cmdline too long after ${domid:...}",
+                                d->name);
+                out[o++] = *p++;
+                continue;
+            }
+            const char *name = p + sizeof(pre) - 1;
+            const char *end = strchr(name, '}');
+            if (!end)
+                return fail(c, "domain %s: cmdline: unterminated ${domid:", d->name);
+            char nm[XS_SCN_NAME_MAX];
+            size_t nl = (size_t)(end - name);
+            int dom = -1;
+            if (nl < sizeof(nm)) {
+                memcpy(nm, name, nl);
+                nm[nl] = '\0';
+                dom = find_domain(s, nm);
+            }
+            if (dom < 0)
+                return fail(c, "domain %s: cmdline: ${domid:%s}: no such domain", d->name,
+                            show(name, nl, b, sizeof(b)));
+            int n = snprintf(out + o, sizeof(out) - o, "%d", dom + 1);
+            if (n < 0 || (size_t)n >= sizeof(out) - o)
+                return fail(c, "domain %s: cmdline too long after ${domid:...}", d->name);
+            o += (size_t)n;
+            p = end + 1;
+        }
+        out[o] = '\0';
+        memcpy(d->cmdline, out, o + 1);
+    }
+    return 0;
+}
 
 static void set_dir(struct xs_scenario *s)
 {
@@ -621,6 +750,7 @@ static int parse_buf(struct xs_scenario *s, const char *path, const char *buf, s
         c.line = 0;
         rc = fail(&c, "no domain declared (a scenario needs at least one domain)");
     }
+    if (rc == 0) rc = expand_domids(&c);
     if (rc < 0) {
         xs_scenario_free(s);
         return -1;
@@ -749,13 +879,41 @@ struct cursor {
     unsigned line;
 };
 
-/* Next console line at cur (advancing it); false at the end. */
-static bool next_line(const struct xs_domain_outcome *o, struct cursor *cur,
-                      const char **l, size_t *ll)
+/* Console expectations and their report counterparts work the same way on
+ * two different streams of lines. */
+static bool is_report_kind(enum xs_expect_kind k)
 {
-    if (!o->console || cur->off >= o->console_len) return false;
-    const char *p = o->console + cur->off;
-    size_t rest = o->console_len - cur->off;
+    return k == XS_EXPECT_REPORT || k == XS_EXPECT_REPORT_RE || k == XS_EXPECT_NO_REPORT;
+}
+
+static bool is_re_kind(enum xs_expect_kind k)
+{
+    return k == XS_EXPECT_CONSOLE_RE || k == XS_EXPECT_REPORT_RE;
+}
+
+static bool is_absence_kind(enum xs_expect_kind k)
+{
+    return k == XS_EXPECT_NO_CONSOLE || k == XS_EXPECT_NO_REPORT;
+}
+
+/* A stream of '\n'-separated lines. */
+struct stream {
+    const char *text;
+    size_t len;
+};
+
+static struct stream stream_of(const struct xs_domain_outcome *o, enum xs_expect_kind k)
+{
+    if (is_report_kind(k)) return (struct stream){o->reports, o->reports_len};
+    return (struct stream){o->console, o->console_len};
+}
+
+/* Next line at cur (advancing it); false at the end. */
+static bool next_line(struct stream st, struct cursor *cur, const char **l, size_t *ll)
+{
+    if (!st.text || cur->off >= st.len) return false;
+    const char *p = st.text + cur->off;
+    size_t rest = st.len - cur->off;
     const char *nl = memchr(p, '\n', rest);
     size_t n = nl ? (size_t)(nl - p) : rest;
     cur->off += n + (nl ? 1 : 0);
@@ -770,8 +928,7 @@ static bool next_line(const struct xs_domain_outcome *o, struct cursor *cur,
 static int line_matches(const struct xs_scn_expect *e, const regex_t *re, const char *l,
                         size_t ll, char **tmp, size_t *tmpcap)
 {
-    if (e->kind != XS_EXPECT_CONSOLE_RE)
-        return memmem(l, ll, e->text, strlen(e->text)) != NULL;
+    if (!is_re_kind(e->kind)) return memmem(l, ll, e->text, strlen(e->text)) != NULL;
     if (ll + 1 > *tmpcap) {
         char *n = realloc(*tmp, ll + 1);
         if (!n) return -1;
@@ -794,6 +951,12 @@ static const char *kind_name(enum xs_expect_kind k)
         return "no-console";
     case XS_EXPECT_END:
         return "end";
+    case XS_EXPECT_REPORT:
+        return "report";
+    case XS_EXPECT_REPORT_RE:
+        return "report-re";
+    case XS_EXPECT_NO_REPORT:
+        return "no-report";
     }
     return "?";
 }
@@ -841,15 +1004,16 @@ static void report_line(FILE *f, const struct xs_scenario *s,
         else
             fputs(": no line of ", f);
         put_str(f, dname);
-        fprintf(f, "'s console %s \"",
-                e->kind == XS_EXPECT_CONSOLE_RE ? "matches" : "contains");
+        fprintf(f, "'s %s %s \"", is_report_kind(e->kind) ? "reports" : "console",
+                is_re_kind(e->kind) ? "matches" : "contains");
         put_text(f, e->text, tlen, tlen);
         fputc('"', f);
         break;
     case WHY_FOUND:
         fprintf(f, ": line %u of ", why_line);
         put_str(f, dname);
-        fputs("'s console contains it: \"", f);
+        fprintf(f, "'s %s contains it: \"",
+                is_report_kind(e->kind) ? "reports" : "console");
         put_text(f, bad, badlen, 80);
         fputc('"', f);
         break;
@@ -885,8 +1049,9 @@ static void report_line(FILE *f, const struct xs_scenario *s,
 int xs_scenario_check(const struct xs_scenario *s, const struct xs_domain_outcome *out,
                       FILE *report)
 {
-    if (!s || !s->expects) return 0;
-    struct cursor cur[XS_SCN_MAX_DOMAINS];
+    if (!s) return 0;
+    struct cursor cur[2][XS_SCN_MAX_DOMAINS]; /* [is_report_kind] */
+    bool report_expected[XS_SCN_MAX_DOMAINS] = {false};
     memset(cur, 0, sizeof(cur));
     char *tmp = NULL; /* NUL-terminated copy of a line for regexec */
     size_t tmpcap = 0;
@@ -903,19 +1068,21 @@ int xs_scenario_check(const struct xs_scenario *s, const struct xs_domain_outcom
 
         if (e->domain >= s->nr_domains || e->domain >= XS_SCN_MAX_DOMAINS)
             why = WHY_BAD_DOMAIN;
-        else if (e->kind != XS_EXPECT_CONSOLE && e->kind != XS_EXPECT_CONSOLE_RE &&
-                 e->kind != XS_EXPECT_NO_CONSOLE && e->kind != XS_EXPECT_END)
+        else if (e->kind < XS_EXPECT_CONSOLE || e->kind > XS_EXPECT_NO_REPORT)
             why = WHY_BAD_KIND;
         else if (e->kind != XS_EXPECT_END && !memchr(e->text, '\0', sizeof(e->text)))
             why = WHY_BAD_TEXT;
         else if (!out)
             why = WHY_NO_OUTCOME;
 
+        if (why == WHY_NONE &&
+            (e->kind == XS_EXPECT_REPORT || e->kind == XS_EXPECT_REPORT_RE))
+            report_expected[e->domain] = true;
         if (why == WHY_NONE && e->kind == XS_EXPECT_END) {
             if (out[e->domain].end_state != e->end_state) why = WHY_END;
-        } else if (why == WHY_NONE && e->kind == XS_EXPECT_NO_CONSOLE) {
+        } else if (why == WHY_NONE && is_absence_kind(e->kind)) {
             struct cursor c = {0, 0};
-            while (next_line(&out[e->domain], &c, &l, &ll)) {
+            while (next_line(stream_of(&out[e->domain], e->kind), &c, &l, &ll)) {
                 if (line_matches(e, NULL, l, ll, &tmp, &tmpcap)) {
                     why = WHY_FOUND;
                     why_line = c.line;
@@ -925,23 +1092,25 @@ int xs_scenario_check(const struct xs_scenario *s, const struct xs_domain_outcom
                 }
             }
         } else if (why == WHY_NONE) {
-            /* console / console-re: search after the previous match only. */
+            /* console / console-re (report / report-re): search after the
+             * previous match in the same stream only. */
             regex_t re;
-            bool is_re = e->kind == XS_EXPECT_CONSOLE_RE;
+            bool is_re = is_re_kind(e->kind);
+            struct cursor *pos = &cur[is_report_kind(e->kind)][e->domain];
             if (is_re && regcomp(&re, e->text, REG_EXTENDED | REG_NOSUB) != 0) {
                 why = WHY_BAD_REGEX;
             } else {
-                struct cursor c = cur[e->domain];
+                struct cursor c = *pos;
                 why = WHY_NO_MATCH;
                 why_line = c.line;
-                while (next_line(&out[e->domain], &c, &l, &ll)) {
+                while (next_line(stream_of(&out[e->domain], e->kind), &c, &l, &ll)) {
                     int m = line_matches(e, is_re ? &re : NULL, l, ll, &tmp, &tmpcap);
                     if (m < 0) {
                         why = WHY_OOM;
                         break;
                     }
                     if (m) {
-                        cur[e->domain] = c;
+                        *pos = c;
                         why = WHY_NONE;
                         break;
                     }
@@ -951,6 +1120,24 @@ int xs_scenario_check(const struct xs_scenario *s, const struct xs_domain_outcom
         }
         if (why != WHY_NONE) failures++;
         if (report) report_line(report, s, e, out, why, why_line, bad, badlen);
+    }
+    /* Sanitizer findings nobody expected fail the run, as ASan's do. */
+    for (unsigned d = 0; out && d < s->nr_domains && d < XS_SCN_MAX_DOMAINS; d++) {
+        struct cursor c = {0, 0};
+        const char *l;
+        size_t ll;
+        if (report_expected[d] ||
+            !next_line(stream_of(&out[d], XS_EXPECT_REPORT), &c, &l, &ll))
+            continue;
+        failures++;
+        if (!report) continue;
+        fputs("FAIL ", report);
+        put_str(report, s->path);
+        fputs(": ", report);
+        put_str(report, s->domains[d].name);
+        fputs(": unexpected sanitizer report: \"", report);
+        put_text(report, l, ll, 200);
+        fputs("\"\n", report);
     }
     free(tmp);
     return failures;

@@ -44,6 +44,10 @@ enum xs_expect_kind {
                            */
     XS_EXPECT_NO_CONSOLE, /* no console line contains text */
     XS_EXPECT_END,        /* the domain ended in this state */
+    /* The same three on xensim's sanitizer reports about the domain. */
+    XS_EXPECT_REPORT,
+    XS_EXPECT_REPORT_RE,
+    XS_EXPECT_NO_REPORT,
 };
 
 struct xs_scn_expect {
@@ -51,6 +55,16 @@ struct xs_scn_expect {
     unsigned domain; /* index into domains[] */
     char text[XS_SCN_TEXT_MAX];
     int end_state;
+    int line;
+};
+
+/* A PV device the toolstack sets up before the domains start: xl's
+ * frontend and backend nodes in xenstore (docs/scenarios.md). */
+#define XS_SCN_MAX_DEVICES 64
+struct xs_scn_device {
+    char devclass[XS_SCN_NAME_MAX];
+    unsigned frontend, backend; /* indexes into domains[] */
+    unsigned id;
     int line;
 };
 
@@ -62,6 +76,8 @@ struct xs_scenario {
     struct xs_scn_domain domains[XS_SCN_MAX_DOMAINS];
     unsigned nr_expects;
     struct xs_scn_expect *expects;
+    unsigned nr_devices;
+    struct xs_scn_device devices[XS_SCN_MAX_DEVICES];
     uint64_t vtime_limit_ns; /* default 10 s of virtual time */
     uint64_t exit_limit;     /* default 50,000,000 VM exits */
 };
@@ -81,12 +97,15 @@ int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom,
 struct xs_domain_outcome {
     const char *console; /* everything the domain wrote, '\n'-separated */
     size_t console_len;
-    int end_state; /* enum xs_end_state */
+    int end_state;       /* enum xs_end_state */
+    const char *reports; /* sanitizer reports, '\n'-separated lines */
+    size_t reports_len;
 };
 
 /* Check every expectation; prints one line per expectation to report
- * ("ok   FILE:LINE: ..." or "FAIL FILE:LINE: ... (why)").  Returns the number
- * of failed expectations. */
+ * ("ok   FILE:LINE: ..." or "FAIL FILE:LINE: ... (why)").  A domain with
+ * sanitizer reports but no report/report-re expectation fails too (one
+ * line naming its first report).  Returns the number of failures. */
 int xs_scenario_check(const struct xs_scenario *s, const struct xs_domain_outcome *out,
                       FILE *report);
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "scenario_run.h"
+#include "gnttab.h"
 #include "sim.h"
 #include "xenstore.h"
 
@@ -45,14 +46,33 @@ void xs_scenario_run(const struct xs_scenario *scn, const struct xs_scenario_run
             return;
         }
     }
+    for (unsigned i = 0; i < scn->nr_devices; i++) {
+        const struct xs_scn_device *dv = &scn->devices[i];
+        char err[512];
+        if (xs_xenstore_add_device(&sim, dv->devclass, sim.domains[dv->frontend]->domid,
+                                   sim.domains[dv->backend]->domid, dv->id, err,
+                                   sizeof(err))) {
+            snprintf(res->err, sizeof(res->err), "%.200s:%d: %s", scn->path, dv->line,
+                     err);
+            xs_sim_destroy(&sim);
+            return;
+        }
+    }
     xs_sim_run(&sim);
     if (o->console) fflush(o->console);
     if (sim.stop_reason[0]) fprintf(o->report, "stopped: %s\n", sim.stop_reason);
-    struct xs_domain_outcome out[XS_SCN_MAX_DOMAINS];
+    /* The checks domain destruction makes, now, so the verdict sees them. */
     for (unsigned i = 0; i < sim.nr_domains; i++)
-        out[i] = (struct xs_domain_outcome){sim.domains[i]->console,
-                                            sim.domains[i]->console_len,
-                                            sim.domains[i]->end_state};
+        xs_gnttab_final_check(sim.domains[i]);
+    struct xs_domain_outcome out[XS_SCN_MAX_DOMAINS];
+    for (unsigned i = 0; i < sim.nr_domains; i++) {
+        const struct xs_domain *d = sim.domains[i];
+        out[i] = (struct xs_domain_outcome){.console = d->console,
+                                            .console_len = d->console_len,
+                                            .end_state = d->end_state,
+                                            .reports = d->reports,
+                                            .reports_len = d->reports_len};
+    }
     int failed = xs_scenario_check(scn, out, o->report);
     res->status = failed == 0 ? 0 : 1;
     res->trace_hash = sim.trace.hash;

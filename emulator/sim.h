@@ -114,6 +114,10 @@ struct xs_domain {
     size_t console_line_start;       /* where the current (unprinted) line begins */
     struct xs_evtchn_domain *evtchn; /* event channels (evtchn.c) */
     struct xs_gnttab *gnttab;        /* grant table (gnttab.c) */
+    /* Sanitizer reports (report.c): '\n'-terminated lines. */
+    char *reports;
+    size_t reports_len, reports_cap;
+    unsigned nr_reports, reports_dropped;
 };
 
 struct xs_sim_config {
@@ -170,6 +174,10 @@ static inline struct xs_vcpu *xs_vcpu_of(struct xs_domain *d, unsigned id)
     return id < d->nr_vcpus ? &d->vcpus[id] : NULL;
 }
 void xs_console_append(struct xs_domain *d, const char *buf, size_t len);
+
+/* report.c: a sanitizer finding about d, logged and kept for the verdict. */
+void xs_report(struct xs_domain *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* vcpu.c */
 struct vcpu_info *xs_vcpu_info(struct xs_vcpu *v);

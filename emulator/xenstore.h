@@ -110,6 +110,12 @@ void xs_xenstore_domain_destroyed(struct xs_domain *d);
  * vCPU could run and no timer is pending, it waits for socket clients
  * instead of letting the run stop with a deadlock. */
 void xs_xenstore_sim_poll(struct xs_sim *sim);
+/* A PV device between two domains, as xl creates it: frontend directory
+ * /local/domain/<front>/device/<class>/<id> (backend, backend-id, state)
+ * and backend directory /local/domain/<back>/backend/<class>/<front>/<id>
+ * (frontend, frontend-id, online, state), both state 1 (Initialising). */
+int xs_xenstore_add_device(struct xs_sim *sim, const char *devclass, unsigned front_domid,
+                           unsigned back_domid, unsigned id, char *err, size_t errlen);
 /* Guest frame of the store ring page: special page 4 of the top 8, as Xen's
  * HVM domain builder places SPECIALPAGE_XENSTORE. */
 uint64_t xs_xenstore_ring_pfn(const struct xs_domain *d);

@@ -7,6 +7,7 @@
 #include <xen/hvm/params.h>
 
 #include "evtchn.h"
+#include "gnttab.h"
 #include "guest_mem.h"
 #include "sim.h"
 #include "xenstore_int.h"
@@ -164,6 +165,11 @@ int xs_xenstore_domain_created(struct xs_domain *d, char *err, size_t errlen)
         return -1;
     }
     memset(intf, 0, XS_PAGE_SIZE);
+    /* Xen's xenstored maps the ring through this grant. */
+    if (xs_gnttab_seed(d, GNTTAB_RESERVED_XENSTORE, 0, pfn)) {
+        snprintf(err, errlen, "domain %s: cannot seed the xenstore grant", d->name);
+        return -1;
+    }
     d->hvm_params[HVM_PARAM_STORE_PFN] = pfn;
     d->hvm_params[HVM_PARAM_STORE_EVTCHN] = (uint64_t)port;
     xs_xenstore_set_domain_exists(xs, d->domid, true);

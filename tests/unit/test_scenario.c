@@ -639,7 +639,9 @@ static int run_check(const char *text, const struct xs_domain_outcome *out, char
 
 static struct xs_domain_outcome outcome(const char *console, int end)
 {
-    struct xs_domain_outcome o = {console, console ? strlen(console) : 0, end};
+    struct xs_domain_outcome o = {.console = console,
+                                  .console_len = console ? strlen(console) : 0,
+                                  .end_state = end};
     return o;
 }
 
@@ -728,7 +730,8 @@ START_TEST(test_check_lines)
 
     /* NUL bytes inside the console do not end it. */
     static const char con[] = "x\0y\nafter\0\nlast";
-    struct xs_domain_outcome n = {con, sizeof(con) - 1, XS_END_RUNNING};
+    struct xs_domain_outcome n = {
+        .console = con, .console_len = sizeof(con) - 1, .end_state = XS_END_RUNNING};
     ck_assert_int_eq(run_check("domain g image=x\n"
                                "expect g console \"after\"\n"
                                "expect g console \"last\"\n"
@@ -836,7 +839,7 @@ START_TEST(test_check_robust)
                            err),
                      0);
     /* No console at all, even with a bogus length. */
-    struct xs_domain_outcome o = {NULL, 0, XS_END_RUNNING};
+    struct xs_domain_outcome o = {.end_state = XS_END_RUNNING};
     ck_assert_int_eq(xs_scenario_check(&s, &o, NULL), 2);
     o.console_len = 1000;
     ck_assert_int_eq(xs_scenario_check(&s, &o, NULL), 2);
@@ -946,6 +949,128 @@ START_TEST(test_garbage)
 }
 END_TEST
 
+/* ${domid:NAME} names any declared domain, earlier or later. */
+START_TEST(test_domid_expansion)
+{
+    struct xs_scenario s;
+    char err[ERRLEN];
+    ck_assert_msg(
+        parse(&s,
+              "domain a image=x cmdline=\"peer=${domid:b} me=${domid:a}\"\n"
+              "domain b image=x cmdline=\"p=${domid:a}${domid:b}$x {domid:a}\"\n",
+              err) == 0,
+        "%s", err);
+    ck_assert_str_eq(s.domains[0].cmdline, "peer=2 me=1");
+    ck_assert_str_eq(s.domains[1].cmdline, "p=12$x {domid:a}");
+    xs_scenario_free(&s);
+    expect_error("domain a image=x\ndomain b image=x cmdline=\"p=${domid:c}\"\n",
+                 "t.scn:2: ", "domain b: cmdline: ${domid:c}: no such domain");
+    expect_error("domain a image=x cmdline=\"p=${domid:a\"\n",
+                 "t.scn:1: ", "unterminated ${domid:");
+}
+END_TEST
+
+START_TEST(test_device)
+{
+    struct xs_scenario s;
+    char err[ERRLEN];
+    ck_assert_msg(parse(&s,
+                        "domain f image=x\ndomain b image=x\n"
+                        "device vshare frontend=f backend=b\n"
+                        "device vshare frontend=f backend=b\n"
+                        "device vshare frontend=b backend=f\n"
+                        "device vif frontend=f backend=b id=7\n",
+                        err) == 0,
+                  "%s", err);
+    ck_assert_uint_eq(s.nr_devices, 4);
+    ck_assert_str_eq(s.devices[0].devclass, "vshare");
+    ck_assert_uint_eq(s.devices[0].frontend, 0);
+    ck_assert_uint_eq(s.devices[0].backend, 1);
+    ck_assert_uint_eq(s.devices[0].id, 0);
+    ck_assert_uint_eq(s.devices[1].id, 1); /* next free id of f's vshare */
+    ck_assert_uint_eq(s.devices[2].id, 0); /* b's own numbering */
+    ck_assert_uint_eq(s.devices[3].id, 7);
+    ck_assert_int_eq(s.devices[3].line, 6);
+    xs_scenario_free(&s);
+#define DD "domain f image=x\ndomain b image=x\n"
+    expect_error(DD "device\n", "t.scn:3: ", "usage: device CLASS");
+    expect_error(DD "device v.x frontend=f backend=b\n", "t.scn:3: ", "invalid");
+    expect_error(DD "device v frontend=f\n",
+                 "t.scn:3: ", "device v: needs frontend=DOMAIN and backend=DOMAIN");
+    expect_error(DD "device v frontend=f backend=f\n",
+                 "t.scn:3: ", "frontend and backend are the same domain");
+    expect_error(DD "device v frontend=f backend=z\n",
+                 "t.scn:3: ", "device v: backend: unknown domain 'z'");
+    expect_error(DD "device v frontend=f backend=b frontend=b\n",
+                 "t.scn:3: ", "duplicate key 'frontend'");
+    expect_error(DD "device v frontend=f backend=b id=65536\n",
+                 "t.scn:3: ", "out of range");
+    expect_error(DD "device v frontend=f backend=b colour=red\n",
+                 "t.scn:3: ", "unknown key 'colour'");
+    expect_error(DD "device v frontend=f backend=b id=3\ndevice v frontend=f backend=b "
+                    "id=3\n",
+                 "t.scn:4: ", "device v id 3 of f already declared on line 3");
+#undef DD
+}
+END_TEST
+
+static struct xs_domain_outcome with_reports(const char *console, int end,
+                                             const char *reports)
+{
+    struct xs_domain_outcome o = outcome(console, end);
+    o.reports = reports;
+    o.reports_len = reports ? strlen(reports) : 0;
+    return o;
+}
+
+START_TEST(test_check_reports)
+{
+    char *r;
+    struct xs_domain_outcome o[2] = {
+        with_reports("", XS_END_POWEROFF,
+                     "xensim: gnttab leak: d1 (g) still maps grant ref 8 of d2\n"
+                     "xensim: gnttab leak: d1 (g) still maps grant ref 9 of d2\n"),
+        with_reports("", XS_END_POWEROFF, NULL)};
+    /* Ordered like console expectations, on their own cursor. */
+    ck_assert_int_eq(run_check("domain g image=x\ndomain h image=x\n"
+                               "expect g report \"grant ref 8\"\n"
+                               "expect g report-re \"ref [0-9]+ of d2$\"\n"
+                               "expect g report \"grant ref 8\"\n"
+                               "expect h no-report \"\"\n"
+                               "expect g no-report \"ref 10\"\n",
+                               o, &r),
+                     1);
+    HAS(r, "ok   t.scn:3: g report \"grant ref 8\"\n");
+    HAS(r, "ok   t.scn:4: g report-re \"ref [0-9]+ of d2$\"\n");
+    HAS(r, "FAIL t.scn:5: g report \"grant ref 8\": no line after line 2 of g's "
+           "reports contains \"grant ref 8\"\n");
+    HAS(r, "ok   t.scn:6: h no-report \"\"\n");
+    HAS(r, "ok   t.scn:7: g no-report \"ref 10\"\n");
+    free(r);
+    /* A report nobody expected fails the run. */
+    ck_assert_int_eq(run_check("domain g image=x\ndomain h image=x\n"
+                               "expect g end poweroff\n",
+                               o, &r),
+                     1);
+    HAS(r, "FAIL t.scn: g: unexpected sanitizer report: \"xensim: gnttab leak: d1 (g) "
+           "still maps grant ref 8 of d2\"\n");
+    ck_assert_ptr_null(strstr(r, " h: "));
+    free(r);
+    /* no-report finds it, with the line number. */
+    ck_assert_int_eq(run_check("domain g image=x\ndomain h image=x\n"
+                               "expect g report \"leak\"\n"
+                               "expect g no-report \"ref 9\"\n",
+                               o, &r),
+                     1);
+    HAS(r, "FAIL t.scn:4: g no-report \"ref 9\": line 2 of g's reports contains it");
+    free(r);
+    expect_error("domain g image=x\nexpect g report-re \"(\"\n",
+                 "t.scn:2: ", "expect g report-re: bad regex");
+    expect_error("domain g image=x\nexpect g report \"a\\nb\"\n",
+                 "t.scn:2: ", "text cannot contain a newline");
+}
+END_TEST
+
 Suite *scenario_suite(void)
 {
     Suite *s = suite_create("scenario");
@@ -980,6 +1105,9 @@ Suite *scenario_suite(void)
     tcase_add_test(tc, test_check_regex);
     tcase_add_test(tc, test_check_robust);
     tcase_add_test(tc, test_garbage);
+    tcase_add_test(tc, test_domid_expansion);
+    tcase_add_test(tc, test_device);
+    tcase_add_test(tc, test_check_reports);
     tcase_set_timeout(tc, 60); /* the garbage loop under sanitizers */
     suite_add_tcase(s, tc);
     return s;

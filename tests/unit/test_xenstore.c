@@ -13,6 +13,7 @@
 #include <xen/io/xs_wire.h>
 
 #include "evtchn.h"
+#include "gnttab.h"
 #include "sim.h"
 #include "xenstore.h"
 #include "unit.h"
@@ -1385,6 +1386,59 @@ START_TEST(sim_domain_nodes_and_ring)
 }
 END_TEST
 
+/* A device as xl sets it up: each end owns its directory and the other end
+ * may read it; a third domain sees neither.  The store ring is seeded in
+ * grant entry GNTTAB_RESERVED_XENSTORE for Dom0, as libxl does. */
+START_TEST(sim_device_nodes)
+{
+    struct xs_sim_config cfg = {.seed = 1, .log = xlog};
+    char err[512];
+    ck_assert_int_eq(xs_sim_init(&sim, &cfg, err, sizeof(err)), 0);
+    ck_assert_int_eq(xs_xenstore_attach(&sim, NULL, err, sizeof(err)), 0);
+    struct xs_xenstore *saved = xs;
+    xs = sim.xenstore;
+    struct xs_domain *fe = sim_domain("fe");
+    sim_domain("be");
+    sim_domain("other");
+    /* Dom0 can map the store ring through the seeded grant. */
+    void *ring;
+    grant_handle_t h;
+    ck_assert_int_eq(
+        xs_gnttab_backend_map(fe, GNTTAB_RESERVED_XENSTORE, false, &ring, &h),
+        GNTST_okay);
+    struct xenstore_domain_interface *guest_view =
+        (void *)(fe->base + fe->hvm_params[HVM_PARAM_STORE_PFN] * 4096);
+    ((struct xenstore_domain_interface *)ring)->server_features = 0x5a;
+    ck_assert_uint_eq(guest_view->server_features, 0x5a);
+    guest_view->server_features = 0;
+    ck_assert_int_eq(xs_gnttab_backend_unmap(fe, h), GNTST_okay);
+    ck_assert_int_eq(xs_xenstore_add_device(&sim, "vshare", 1, 2, 0, err, sizeof(err)),
+                     0);
+    struct client w = {.c = xs_xenstore_mem_conn(xs, 0)};
+    expect_perms(&w, "/local/domain/1/device/vshare/0", "n1 r2");
+    expect_perms(&w, "/local/domain/1/device/vshare/0/state", "n1 r2");
+    expect_read(&w, 0, "/local/domain/1/device/vshare/0/backend",
+                "/local/domain/2/backend/vshare/1/0");
+    expect_read(&w, 0, "/local/domain/1/device/vshare/0/backend-id", "2");
+    expect_read(&w, 0, "/local/domain/1/device/vshare/0/state", "1");
+    expect_perms(&w, "/local/domain/2/backend/vshare/1/0", "n2 r1");
+    expect_read(&w, 0, "/local/domain/2/backend/vshare/1/0/frontend",
+                "/local/domain/1/device/vshare/0");
+    expect_read(&w, 0, "/local/domain/2/backend/vshare/1/0/frontend-id", "1");
+    expect_read(&w, 0, "/local/domain/2/backend/vshare/1/0/online", "1");
+    expect_read(&w, 0, "/local/domain/2/backend/vshare/1/0/state", "1");
+    xs_xenstore_conn_close(w.c);
+    /* Errors name the device and the node. */
+    ck_assert_int_eq(xs_xenstore_add_device(&sim, "bad class", 1, 2, 0, err, sizeof(err)),
+                     -1);
+    ck_assert_msg(strstr(err, "device bad class/0: cannot write "
+                              "/local/domain/1/device/bad class/0: EINVAL"),
+                  "%s", err);
+    xs = saved;
+    xs_sim_destroy(&sim);
+}
+END_TEST
+
 START_TEST(sim_without_store)
 {
     struct xs_sim_config cfg = {.seed = 1, .log = xlog};
@@ -1458,6 +1512,7 @@ Suite *xenstore_suite(void)
     tcase_set_timeout(sm, 60);
     tcase_add_test(sm, sim_domain_nodes_and_ring);
     tcase_add_test(sm, sim_without_store);
+    tcase_add_test(sm, sim_device_nodes);
     suite_add_tcase(s, sm);
     return s;
 }

@@ -1,0 +1,106 @@
+/* The xenstore client on the domain's store ring (HVM_PARAM_STORE_PFN and
+ * HVM_PARAM_STORE_EVTCHN), as a guest kernel's xenbus core talks to
+ * xenstored.
+ *
+ * Requests may be made from any CPU at once, in thread context (interrupts
+ * on): each gets a request id, its message goes onto the ring under a lock,
+ * and the caller blocks until the reply with its id arrives (the store
+ * port's handler matches replies to requests).  Never call these from an
+ * event handler.
+ *
+ * Watch events are queued by the handler and delivered to their callbacks
+ * by xenstore_run_watches(), which waiting functions (xenstore requests,
+ * xenbus_wait_state) call, so callbacks run in thread context and may make
+ * requests themselves.
+ *
+ * Functions returning long give 0 (or a length) or a negative Xen errno
+ * (-XEN_ENOENT, -XEN_EACCES, -XEN_EAGAIN ...) mapped from xenstored's
+ * error string; -XEN_ETIMEDOUT if no reply came within XENSTORE_TIMEOUT_NS
+ * of virtual time. */
+#ifndef GUEST_XENSTORE_H
+#define GUEST_XENSTORE_H
+#include <guest/xen.h>
+#include <xen/io/xs_wire.h>
+
+#define XENSTORE_TIMEOUT_NS ((uint64_t)2 * 1000 * 1000 * 1000)
+#define XBT_NIL             0u
+
+typedef uint32_t xs_transaction_t;
+
+/* Find the ring and port, bind the port; once, on the boot CPU, after
+ * evtchn_init.  -XEN_ENOENT when the domain has no store. */
+long xenstore_init(void);
+bool xenstore_ready(void);
+
+/* Read path's value into buf (NUL-terminated, at most len - 1 bytes);
+ * returns the value's full length (which may exceed len - 1: truncated). */
+long xenstore_read(xs_transaction_t t, const char *path, char *buf, size_t len);
+long xenstore_read_u64(xs_transaction_t t, const char *path, uint64_t *out);
+long xenstore_write(xs_transaction_t t, const char *path, const char *value);
+long xenstore_printf(xs_transaction_t t, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+long xenstore_mkdir(xs_transaction_t t, const char *path);
+long xenstore_rm(xs_transaction_t t, const char *path);
+bool xenstore_exists(xs_transaction_t t, const char *path);
+/* Children of path, NUL-separated, into buf; returns how many, or an
+ * errno (-XEN_E2BIG when they do not fit in len). */
+long xenstore_directory(xs_transaction_t t, const char *path, char *buf, size_t len);
+/* Permissions as xenstored spells them ("n0\0r1\0"), count returned. */
+long xenstore_get_perms(xs_transaction_t t, const char *path, char *buf, size_t len);
+/* perms: space-separated ("n1 r2 b3"). */
+long xenstore_set_perms(xs_transaction_t t, const char *path, const char *perms);
+/* This domain's home: "/local/domain/<domid>" (GET_DOMAIN_PATH). */
+long xenstore_domain_path(unsigned domid, char *buf, size_t len);
+/* Our own domid, read from "domid" (relative to the home). */
+long xenstore_self_domid(unsigned *domid);
+
+/* A request by type with a raw payload, for tests: the reply's payload in
+ * buf (not NUL-terminated, truncated to len), its full length returned; an
+ * XS_ERROR reply is returned as its errno. */
+long xenstore_raw(enum xsd_sockmsg_type type, xs_transaction_t t, const void *payload,
+                  size_t plen, void *buf, size_t len);
+
+/* ---- transactions ------------------------------------------------------- */
+long xenstore_transaction_start(xs_transaction_t *t);
+/* abort: discard.  -XEN_EAGAIN when it conflicted: run it again. */
+long xenstore_transaction_end(xs_transaction_t t, bool abort);
+/* Run fn in a transaction, starting over on EAGAIN (up to max_tries
+ * times, 0 = 64); fn returns 0 or an errno (which aborts).  *retries (may
+ * be NULL) counts the restarts. */
+long xenstore_transaction(long (*fn)(xs_transaction_t t, void *arg), void *arg,
+                          unsigned max_tries, unsigned *retries);
+
+/* ---- watches ------------------------------------------------------------ */
+struct xenstore_watch;
+/* path: the node that changed (or the watched path for the initial event). */
+typedef void (*xenstore_watch_fn)(struct xenstore_watch *w, const char *path);
+struct xenstore_watch {
+    const char *path; /* caller's string, must stay valid while registered */
+    xenstore_watch_fn fn;
+    void *arg;
+    /* private */
+    struct xenstore_watch *next;
+    uint32_t id;
+    bool registered;
+};
+/* Register (XS_WATCH; the token names the watch).  xenstored fires once at
+ * once for the path itself, as Xen does. */
+long xenstore_watch(struct xenstore_watch *w);
+long xenstore_unwatch(struct xenstore_watch *w);
+/* Deliver queued watch events to their callbacks, on this CPU; returns
+ * how many ran.  Events for watches unregistered meanwhile are dropped. */
+unsigned xenstore_run_watches(void);
+/* Wait (thread context) until cond(arg) holds, running watch callbacks as
+ * their events arrive, or timeout_ns passed; returns cond's last value. */
+bool xenstore_wait(bool (*cond)(void *), void *arg, uint64_t timeout_ns);
+
+/* ---- statistics (for tests and benches) ----------------------------------- */
+struct xenstore_stats {
+    uint64_t requests, replies, errors, watch_events, watch_dropped, bad_replies;
+    uint64_t eagain_retries;
+};
+void xenstore_get_stats(struct xenstore_stats *s);
+
+/* Xen's name for an errno (xsd_errors), "EIO" etc. */
+const char *xenstore_errname(long err);
+#endif
