@@ -97,7 +97,7 @@ deps:
 	@bash ci/install-deps
 
 check: deps
-	$(MAKE) all unit
+	$(MAKE) all unit $(BUILD)/xsbench
 	$(MAKE) integration
 	$(MAKE) SAN=1 all unit
 	$(MAKE) SAN=1 integration
@@ -108,7 +108,15 @@ check: deps
 demo: deps all
 	bash ci/demo $(BUILD)
 
-bench: all
+# Host-side benchmark programs (ci/bench), linked like the unit tests.
+$(BUILD)/bench/%.o: bench/%.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(EMU_CFLAGS) -c -o $@ $<
+
+$(BUILD)/xsbench: $(BUILD)/bench/xsbench.o $(BUILD)/libxensim.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
+
+bench: all $(BUILD)/xsbench
 	bash ci/bench $(BUILD)
 
 coverage: deps
