@@ -208,6 +208,32 @@ long evtchn_bind_interdomain(domid_t remote, evtchn_port_t remote_port,
     return bind_done(rc ? rc : b.local_port, 0, fn, arg, 0);
 }
 
+long evtchn_bind_existing(evtchn_port_t port, unsigned cpu, evtchn_handler_t fn,
+                          void *arg)
+{
+    if (!initialised) return -XEN_ENOSYS;
+    if (!port || port >= ops->max_ports || !percpu_of(cpu)) return -XEN_EINVAL;
+    if (callback_mode == CALLBACK_LEGACY && cpu != 0) return -XEN_EINVAL;
+    struct evtchn_slot *s = slot_get(port);
+    if (!s) return -XEN_ENOMEM;
+    if (__atomic_load_n(&s->fn, __ATOMIC_ACQUIRE)) return -XEN_EEXIST;
+    /* Not ours to close on failure: the toolstack allocated it. */
+    long rc = ops->setup_port(port);
+    if (!rc && cpu != 0) { /* Xen notifies vCPU 0 until told otherwise */
+        struct evtchn_bind_vcpu b = {.port = port, .vcpu = cpu};
+        rc = HYPERVISOR_event_channel_op(EVTCHNOP_bind_vcpu, &b);
+    }
+    if (rc) return rc;
+    s->arg = arg;
+    s->cpu = cpu;
+    s->flags = 0;
+    __atomic_store_n(&s->fn, fn, __ATOMIC_RELEASE);
+    ops->own(percpu_of(cpu), port, true);
+    atomic_add(&nr_bound, 1);
+    if (fn) ops->unmask(port);
+    return port;
+}
+
 long evtchn_bind_vcpu(evtchn_port_t port, unsigned cpu)
 {
     if (!initialised) return -XEN_ENOSYS;

@@ -430,8 +430,10 @@ int16_t gnttab_map_grant(domid_t dom, grant_ref_t ref, void *va, bool readonly,
         .ref = ref,
         .dom = dom,
     };
-    int16_t st =
-        op_status(HYPERVISOR_grant_table_op(GNTTABOP_map_grant_ref, &op, 1), op.status);
+    /* Two statements: argument order is unspecified, and the status must be
+     * read after the hypercall wrote it. */
+    long rc = HYPERVISOR_grant_table_op(GNTTABOP_map_grant_ref, &op, 1);
+    int16_t st = op_status(rc, op.status);
     if (st == GNTST_okay) *handle = op.handle;
     return st;
 }
@@ -439,8 +441,8 @@ int16_t gnttab_map_grant(domid_t dom, grant_ref_t ref, void *va, bool readonly,
 int16_t gnttab_unmap_grant(void *va, grant_handle_t handle)
 {
     struct gnttab_unmap_grant_ref op = {.host_addr = va_to_pa(va), .handle = handle};
-    return op_status(HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, &op, 1),
-                     op.status);
+    long rc = HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, &op, 1);
+    return op_status(rc, op.status);
 }
 
 /* One op per page of the local buffer (at most two: the grant side may

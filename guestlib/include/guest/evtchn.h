@@ -36,6 +36,12 @@ long evtchn_bind_ipi(unsigned cpu, evtchn_handler_t fn, void *arg);
 long evtchn_alloc_unbound(domid_t remote, evtchn_handler_t fn, void *arg);
 long evtchn_bind_interdomain(domid_t remote, evtchn_port_t remote_port,
                              evtchn_handler_t fn, void *arg);
+/* A handler for a port the toolstack allocated for us and named in an HVM
+ * param (the store and console ports: unbound, remote Dom0), used as it
+ * is, as Linux does; delivered to cpu (EVTCHNOP_bind_vcpu unless 0).
+ * -XEN_EEXIST if the port has a handler already. */
+long evtchn_bind_existing(evtchn_port_t port, unsigned cpu, evtchn_handler_t fn,
+                          void *arg);
 /* Move delivery of port to cpu (EVTCHNOP_bind_vcpu) and its ownership. */
 long evtchn_bind_vcpu(evtchn_port_t port, unsigned cpu);
 /* Mask, close and forget the handler. */

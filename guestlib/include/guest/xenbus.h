@@ -14,12 +14,12 @@
 #define XENBUS_PATH_MAX 128
 
 struct xenbus_device {
-    char nodename[XENBUS_PATH_MAX];  /* our end, absolute */
-    char otherend[XENBUS_PATH_MAX];  /* the other end, absolute */
-    unsigned otherend_id;            /* the other end's domid */
+    char nodename[XENBUS_PATH_MAX]; /* our end, absolute */
+    char otherend[XENBUS_PATH_MAX]; /* the other end, absolute */
+    unsigned otherend_id;           /* the other end's domid */
     char devclass[32];
-    unsigned devid;                  /* <id> */
-    bool backend;                    /* we are the backend end */
+    unsigned devid; /* <id> */
+    bool backend;   /* we are the backend end */
     /* The other end's state, kept current by a watch on otherend/state
      * once xenbus_watch_otherend ran. */
     volatile enum xenbus_state otherend_state;
@@ -39,24 +39,37 @@ long xenbus_enumerate_frontends(const char *devclass, struct xenbus_device *devs
  * (backend/<class>/<frontid>/<id>, in that order). */
 long xenbus_enumerate_backends(const char *devclass, struct xenbus_device *devs,
                                unsigned max);
+/* Either, below root (absolute, or relative to the home) instead of the
+ * home: root/<class>/<id>, or root/<class>/<frontid>/<id> for backends.
+ * For tests (a DomU may not write device/ or backend/ itself).  Children
+ * that are not decimal numbers are skipped; a device whose other-end nodes
+ * are missing has otherend "" and otherend_id DOMID_INVALID. */
+long xenbus_enumerate_dir(const char *root, const char *devclass, bool backend,
+                          struct xenbus_device *devs, unsigned max);
 
-/* Our state node (nodename/state). */
+/* Our state node (nodename/state), in a transaction that finds it first:
+ * -XEN_ENOENT once the toolstack removed the device. */
 long xenbus_switch_state(struct xenbus_device *dev, enum xenbus_state state);
 enum xenbus_state xenbus_read_state(const char *path); /* Unknown if absent */
-/* Watch otherend/state; the first event arrives at once. */
+/* Watch otherend/state; the first event arrives at once.  -XEN_ENOENT
+ * without an other end.  The watch points at dev: a watched device must
+ * not move (copy enumerated devices to their home first). */
 long xenbus_watch_otherend(struct xenbus_device *dev);
 long xenbus_unwatch_otherend(struct xenbus_device *dev);
 /* Wait until the other end's state is one of mask's bits (1u << state),
- * running watch callbacks meanwhile; returns the state, or -XEN_ETIMEDOUT. */
+ * running watch callbacks meanwhile (watching otherend/state first if
+ * needed); returns the state, or -XEN_ETIMEDOUT. */
 long xenbus_wait_otherend(struct xenbus_device *dev, uint32_t mask, uint64_t timeout_ns);
 #define XENBUS_STATE_BIT(s) (1u << (s))
 
-/* Nodes relative to dev->nodename / dev->otherend. */
+/* Nodes below dev->nodename (printf), or below dir (read: absolute or
+ * relative to the home, e.g. dev->otherend). */
 long xenbus_printf(xs_transaction_t t, struct xenbus_device *dev, const char *node,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 long xenbus_read(xs_transaction_t t, const char *dir, const char *node, char *buf,
                  size_t len);
-long xenbus_read_u64(xs_transaction_t t, const char *dir, const char *node, uint64_t *out);
+long xenbus_read_u64(xs_transaction_t t, const char *dir, const char *node,
+                     uint64_t *out);
 
 const char *xenbus_state_name(enum xenbus_state s);
 #endif

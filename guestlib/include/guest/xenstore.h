@@ -5,13 +5,18 @@
  * Requests may be made from any CPU at once, in thread context (interrupts
  * on): each gets a request id, its message goes onto the ring under a lock,
  * and the caller blocks until the reply with its id arrives (the store
- * port's handler matches replies to requests).  Never call these from an
- * event handler.
+ * port's handler, on CPU 0, matches replies to requests and wakes the
+ * requester's CPU).  Never call these from an event handler.  A payload
+ * over XENSTORE_PAYLOAD_MAX is refused here with -XEN_E2BIG (xenstored
+ * would drop the connection).
  *
- * Watch events are queued by the handler and delivered to their callbacks
- * by xenstore_run_watches(), which waiting functions (xenstore requests,
- * xenbus_wait_state) call, so callbacks run in thread context and may make
- * requests themselves.
+ * Watch events are queued by the handler (at most 64 / 16 KiB waiting;
+ * more are dropped, counted and printed) and delivered to their callbacks
+ * by xenstore_run_watches(), one CPU at a time, in arrival order.  CPU 0
+ * runs it while it waits for a reply, and xenstore_wait (and so
+ * xenbus_wait_otherend) on any CPU; callbacks run in thread context and may
+ * make requests themselves (they must not take locks the code around a
+ * CPU 0 request holds).
  *
  * Functions returning long give 0 (or a length) or a negative Xen errno
  * (-XEN_ENOENT, -XEN_EACCES, -XEN_EAGAIN ...) mapped from xenstored's
@@ -28,7 +33,8 @@
 typedef uint32_t xs_transaction_t;
 
 /* Find the ring and port, bind the port; once, on the boot CPU, after
- * evtchn_init.  -XEN_ENOENT when the domain has no store. */
+ * smp_start (events, and every CPU's timer for the waits).  -XEN_ENOENT
+ * when the domain has no store; requests before it give -XEN_ENODEV. */
 long xenstore_init(void);
 bool xenstore_ready(void);
 
@@ -39,6 +45,8 @@ long xenstore_read_u64(xs_transaction_t t, const char *path, uint64_t *out);
 long xenstore_write(xs_transaction_t t, const char *path, const char *value);
 long xenstore_printf(xs_transaction_t t, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+long xenstore_vprintf(xs_transaction_t t, const char *path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 long xenstore_mkdir(xs_transaction_t t, const char *path);
 long xenstore_rm(xs_transaction_t t, const char *path);
 bool xenstore_exists(xs_transaction_t t, const char *path);
@@ -83,15 +91,18 @@ struct xenstore_watch {
     uint32_t id;
     bool registered;
 };
-/* Register (XS_WATCH; the token names the watch).  xenstored fires once at
- * once for the path itself, as Xen does. */
+/* Register (XS_WATCH; the token, the watch's id in hex, names it).
+ * xenstored fires once at once for the path itself, as Xen does.  A
+ * relative path gets relative event paths. */
 long xenstore_watch(struct xenstore_watch *w);
+/* Unregister; a callback of w running on another CPU finishes first. */
 long xenstore_unwatch(struct xenstore_watch *w);
 /* Deliver queued watch events to their callbacks, on this CPU; returns
  * how many ran.  Events for watches unregistered meanwhile are dropped. */
 unsigned xenstore_run_watches(void);
 /* Wait (thread context) until cond(arg) holds, running watch callbacks as
- * their events arrive, or timeout_ns passed; returns cond's last value. */
+ * their events arrive, or timeout_ns passed; returns cond's last value.
+ * cond is also called with interrupts off: it must only look at memory. */
 bool xenstore_wait(bool (*cond)(void *), void *arg, uint64_t timeout_ns);
 
 /* ---- statistics (for tests and benches) ----------------------------------- */
@@ -101,6 +112,7 @@ struct xenstore_stats {
 };
 void xenstore_get_stats(struct xenstore_stats *s);
 
-/* Xen's name for an errno (xsd_errors), "EIO" etc. */
+/* Xen's name for a negative errno (xsd_errors), "EIO" etc.; also
+ * "ETIMEDOUT", "ENODEV", "ERANGE", "OK" for 0, else "EUNKNOWN". */
 const char *xenstore_errname(long err);
 #endif
