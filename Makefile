@@ -116,7 +116,10 @@ $(BUILD)/bench/%.o: bench/%.c Makefile
 $(BUILD)/xsbench: $(BUILD)/bench/xsbench.o $(BUILD)/libxensim.a
 	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
 
-bench: all $(BUILD)/xsbench
+$(BUILD)/blkbench: $(BUILD)/bench/blkbench.o $(BUILD)/libxensim.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
+
+bench: all $(BUILD)/xsbench $(BUILD)/blkbench
 	bash ci/bench $(BUILD)
 
 coverage: deps
@@ -129,14 +132,37 @@ FUZZ_CFLAGS := -std=c11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=all -D_GNU_SOURCE -Iinclude -Iemulator
 XS_FUZZ_SRC := fuzz/xenstore_wire.c $(filter-out emulator/xenstore_sim.c,$(wildcard emulator/xenstore_*.c))
 
-fuzz: $(FUZZ_BUILD)/xenstore_wire fuzz/xenstore_wire_seed_corpus.zip
+CONSOLE_FUZZ_SRC := fuzz/console_ring.c emulator/console_ring.c
+# blkback needs a whole simulation (a domain's memory, grants, xenstore).
+BLK_FUZZ_SRC := fuzz/blkback_requests.c $(filter-out emulator/main.c,$(EMU_C)) $(EMU_S)
+
+fuzz: $(FUZZ_BUILD)/xenstore_wire fuzz/xenstore_wire_seed_corpus.zip \
+      $(FUZZ_BUILD)/console_ring fuzz/console_ring_seed_corpus.zip \
+      $(FUZZ_BUILD)/blkback_requests fuzz/blkback_requests_seed_corpus.zip
 
 $(FUZZ_BUILD)/xenstore_wire: $(XS_FUZZ_SRC) $(wildcard emulator/xenstore*.h) Makefile
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(XS_FUZZ_SRC)
 
+$(FUZZ_BUILD)/console_ring: $(CONSOLE_FUZZ_SRC) emulator/console_ring.h Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(CONSOLE_FUZZ_SRC)
+
+$(FUZZ_BUILD)/blkback_requests: $(BLK_FUZZ_SRC) $(wildcard emulator/*.h) Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags capstone 2>/dev/null) -o $@ \
+	    $(BLK_FUZZ_SRC) $(EMU_LIBS)
+
 # OSS-Fuzz's seed archive, made from fuzz/corpus/ at build time (not committed).
 fuzz/xenstore_wire_seed_corpus.zip: $(wildcard fuzz/corpus/xenstore_wire/*)
+	$(PYTHON) -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w"); \
+	    [z.write(f, os.path.basename(f)) for f in sorted(sys.argv[2:])]; z.close()' $@ $^
+
+fuzz/console_ring_seed_corpus.zip: $(wildcard fuzz/corpus/console_ring/*)
+	$(PYTHON) -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w"); \
+	    [z.write(f, os.path.basename(f)) for f in sorted(sys.argv[2:])]; z.close()' $@ $^
+
+fuzz/blkback_requests_seed_corpus.zip: $(wildcard fuzz/corpus/blkback_requests/*)
 	$(PYTHON) -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w"); \
 	    [z.write(f, os.path.basename(f)) for f in sorted(sys.argv[2:])]; z.close()' $@ $^
 
@@ -145,6 +171,13 @@ fuzz-smoke: fuzz
 	@mkdir -p $(FUZZ_BUILD)/corpus-xenstore_wire
 	$(FUZZ_BUILD)/xenstore_wire -runs=20000 -seed=1 -dict=fuzz/xenstore_wire.dict \
 	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-xenstore_wire fuzz/corpus/xenstore_wire
+	@mkdir -p $(FUZZ_BUILD)/corpus-console_ring
+	$(FUZZ_BUILD)/console_ring -runs=20000 -seed=1 -dict=fuzz/console_ring.dict \
+	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-console_ring fuzz/corpus/console_ring
+	@mkdir -p $(FUZZ_BUILD)/corpus-blkback_requests
+	$(FUZZ_BUILD)/blkback_requests -runs=3000 -seed=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-blkback_requests \
+	    fuzz/corpus/blkback_requests
 
 clean:
 	rm -rf build build-asan build-cov build-fuzz fuzz/*_seed_corpus.zip

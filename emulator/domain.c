@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <xensim/abi.h>
+#include "console_sim.h"
 #include "evtchn.h"
 #include "gnttab.h"
 #include "guest_mem.h"
+#include "pvdev.h"
 #include "start_info.h"
 #include "vtime.h"
 #include "xenstore.h"
@@ -151,6 +153,7 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
     xs_wallclock_init(d);
     if (xs_xenstore_domain_created(d, err, errlen)) goto fail;
+    if (xs_console_domain_created(d, err, errlen)) goto fail; /* port after the store's */
     sim->domains[sim->nr_domains++] = d;
     uint64_t ta[3] = {d->ram_bytes, d->nr_vcpus, d->image.entry64};
     xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_DOMAIN_CREATE, 0, ta, 3,
@@ -164,6 +167,8 @@ fail:
 void xs_domain_destroy(struct xs_domain *d)
 {
     if (!d) return;
+    xs_pvdev_domain_destroyed(d);    /* its backends unmap before its grant table goes */
+    xs_console_domain_destroyed(d);  /* before the store drops its nodes */
     xs_xenstore_domain_destroyed(d); /* while its ring page is still mapped */
     xs_evtchn_domain_destroy(d);     /* first: it may unbind other domains' ports */
     xs_gnttab_domain_destroy(d);     /* reports leaks, releases other domains' pins */
@@ -180,6 +185,7 @@ void xs_domain_destroy(struct xs_domain *d)
 void xs_domain_end(struct xs_domain *d, int end_state)
 {
     if (d->end_state != XS_END_RUNNING) return;
+    xs_console_domain_ended(d); /* xenconsoled takes what is left on the ring */
     d->end_state = end_state;
     for (unsigned i = 0; i < d->nr_vcpus; i++)
         xs_vcpu_set_state(&d->vcpus[i], XS_VCPU_DOWN);
@@ -187,6 +193,7 @@ void xs_domain_end(struct xs_domain *d, int end_state)
     uint64_t code = (uint64_t)(int64_t)d->shutdown_code;
     xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_END, (unsigned)end_state,
                   &code, 1, 0, NULL, 0);
+    xs_pvdev_domain_ended(d);    /* xensim's backends let go of its rings */
     xs_xenstore_domain_ended(d); /* @releaseDomain */
 }
 
@@ -226,7 +233,12 @@ void xs_console_append(struct xs_domain *d, const char *buf, size_t len)
             if (sim->cfg.console_prefix) fprintf(out, "%s| ", d->name);
             fwrite(d->console + start, 1, end - start + 1, out);
         }
+        if (sim->cfg.console_log) { /* --console-log */
+            if (sim->cfg.console_prefix) fprintf(sim->cfg.console_log, "%s| ", d->name);
+            fwrite(d->console + start, 1, end - start + 1, sim->cfg.console_log);
+        }
         d->console_line_start = end + 1;
     }
     if (out) fflush(out); /* whoever reads a pipe sees each line as it comes */
+    if (sim->cfg.console_log) fflush(sim->cfg.console_log);
 }

@@ -292,6 +292,12 @@ static long evtchn_send(struct xs_domain *d, evtchn_port_t port)
     }
 }
 
+bool xs_evtchn_is_unbound_for(struct xs_domain *d, evtchn_port_t port, domid_t remote)
+{
+    struct xs_evtchn *chn = xs_evtchn_from_port(d, port);
+    return chn && chn->state == XS_ECS_UNBOUND && chn->u.unbound_remote == remote;
+}
+
 int xs_evtchn_notify_local(struct xs_domain *d, evtchn_port_t port)
 {
     struct xs_evtchn *chn = xs_evtchn_from_port(d, port);

@@ -30,6 +30,10 @@ void xs_evtchn_send_global_virq(struct xs_domain *d, unsigned virq);
 /* Notify a local port as a backend in xensim would (EVTCHNOP_send's effect
  * for an interdomain port, from the other end): 0 or -XEN_EINVAL. */
 int xs_evtchn_notify_local(struct xs_domain *d, evtchn_port_t port);
+/* Is port an unbound port of d waiting for remote (Xen's check before
+ * EVTCHNOP_bind_interdomain)?  A backend in xensim checks a frontend's port
+ * this way before using it. */
+bool xs_evtchn_is_unbound_for(struct xs_domain *d, evtchn_port_t port, domid_t remote);
 /* Allocate an unbound port in d for remote domain remote (for xensim's own
  * backends and the toolstack); returns the port or -XEN_errno. */
 long xs_evtchn_alloc_unbound_for(struct xs_domain *d, domid_t remote);

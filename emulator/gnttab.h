@@ -99,6 +99,11 @@ void xs_gnttab_final_check(struct xs_domain *d);
  * mappings fault on write).  Returns a GNTST_* code. */
 int xs_gnttab_backend_map(struct xs_domain *granter, grant_ref_t ref, bool readonly,
                           void **ptr, grant_handle_t *handle);
+/* The same at addr, a page-aligned address inside a region the backend
+ * reserved (a multi-page ring needs one contiguous view); the unmap leaves
+ * an inaccessible page there, so the reservation stays whole. */
+int xs_gnttab_backend_map_at(struct xs_domain *granter, grant_ref_t ref, bool readonly,
+                             void *addr, grant_handle_t *handle);
 int xs_gnttab_backend_unmap(struct xs_domain *granter, grant_handle_t handle);
 /* GNTTABOP_copy between a grant of granter (ref, offset) and a host buffer:
  * into the grant when to_grant, else out of it.  Returns a GNTST_* code. */

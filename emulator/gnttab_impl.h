@@ -48,6 +48,7 @@ struct xs_gnttab_maptrack {
 /* A mapping made by one of xensim's backends. */
 struct xs_gnttab_bmap {
     bool used, readonly;
+    bool fixed; /* placed at the backend's address (xs_gnttab_backend_map_at) */
     grant_ref_t ref;
     void *ptr;
     uint32_t next_free;

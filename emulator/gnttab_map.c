@@ -290,8 +290,10 @@ long xs_gnttab_op_unmap(struct xs_vcpu *v, uint64_t uop, unsigned count)
 
 /* ---- xensim's backends ------------------------------------------------------- */
 
-int xs_gnttab_backend_map(struct xs_domain *granter, grant_ref_t ref, bool readonly,
-                          void **ptr, grant_handle_t *handle)
+/* addr: where the page goes (MAP_FIXED inside the caller's reservation), or
+ * NULL for anywhere. */
+static int backend_map(struct xs_domain *granter, grant_ref_t ref, bool readonly,
+                       void *addr, void **ptr, grant_handle_t *handle)
 {
     struct xs_gnttab *gt = granter->gnttab;
     if (!gt) return GNTST_bad_domain;
@@ -311,20 +313,45 @@ int xs_gnttab_backend_map(struct xs_domain *granter, grant_ref_t ref, bool reado
     int rc = pin_for_map(granter, ref, readonly, 0, NULL);
     if (rc) return rc;
     const struct xs_gnttab_active *act = &gt->active[ref];
-    void *p = mmap(NULL, PAGE, readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
-                   granter->memfd, (off_t)act->off);
+    void *p = mmap(addr, PAGE, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
+                   MAP_SHARED | (addr ? MAP_FIXED : 0), granter->memfd, (off_t)act->off);
     if (p == MAP_FAILED) {
         unpin_map(granter, ref, readonly);
         return GNTST_general_error;
     }
     uint32_t h = gt->bm_free;
     gt->bm_free = gt->bm[h].next_free;
-    gt->bm[h] =
-        (struct xs_gnttab_bmap){.used = true, .readonly = readonly, .ref = ref, .ptr = p};
+    gt->bm[h] = (struct xs_gnttab_bmap){
+        .used = true, .readonly = readonly, .fixed = addr != NULL, .ref = ref, .ptr = p};
     gt->stats.maps++;
     *ptr = p;
     *handle = h;
     return GNTST_okay;
+}
+
+int xs_gnttab_backend_map(struct xs_domain *granter, grant_ref_t ref, bool readonly,
+                          void **ptr, grant_handle_t *handle)
+{
+    return backend_map(granter, ref, readonly, NULL, ptr, handle);
+}
+
+int xs_gnttab_backend_map_at(struct xs_domain *granter, grant_ref_t ref, bool readonly,
+                             void *addr, grant_handle_t *handle)
+{
+    void *p;
+    if (!addr || ((uintptr_t)addr & (PAGE - 1))) return GNTST_general_error;
+    return backend_map(granter, ref, readonly, addr, &p, handle);
+}
+
+/* A fixed mapping gives its place back as an inaccessible page, so the
+ * caller's reservation stays whole (nothing else can be mapped there). */
+static void backend_unmap_page(const struct xs_gnttab_bmap *b)
+{
+    if (b->fixed)
+        mmap(b->ptr, PAGE, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    else
+        munmap(b->ptr, PAGE);
 }
 
 int xs_gnttab_backend_unmap(struct xs_domain *granter, grant_handle_t handle)
@@ -334,7 +361,7 @@ int xs_gnttab_backend_unmap(struct xs_domain *granter, grant_handle_t handle)
     if (handle >= gt->bm_limit || !gt->bm[handle].used) return GNTST_bad_handle;
     struct xs_gnttab_bmap *b = &gt->bm[handle];
     xs_gnttab_check_ended(gt, b->ref, "backend unmap");
-    munmap(b->ptr, PAGE);
+    backend_unmap_page(b);
     unpin_map(granter, b->ref, b->readonly);
     *b = (struct xs_gnttab_bmap){.next_free = gt->bm_free};
     gt->bm_free = handle;
@@ -381,5 +408,5 @@ void xs_gnttab_release_all(struct xs_domain *d)
     /* Backend mappings: the backend had to unmap before the domain went;
      * its pointers die with it. */
     for (uint32_t h = 0; h < gt->bm_limit; h++)
-        if (gt->bm[h].used) munmap(gt->bm[h].ptr, PAGE);
+        if (gt->bm[h].used) backend_unmap_page(&gt->bm[h]);
 }

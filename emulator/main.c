@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "scenario_run.h"
+#include "blkback.h"
+#include "console_sim.h"
 #include "sim.h"
 #include "xenstore.h"
 
@@ -89,6 +91,7 @@ struct common_opts {
     bool quiet;
     const char *self;            /* how xensim was invoked, for replay commands */
     const char *xenstore_socket; /* --xenstore-socket PATH */
+    const char *console_log;     /* --console-log FILE */
 };
 
 /* Returns 1 if argv[*i] was a common option (consumed), 0 if not, -1 on error. */
@@ -108,6 +111,9 @@ static int common_opt(struct common_opts *o, int argc, char **argv, int *i)
     } else if (!strcmp(a, "--xenstore-socket")) {
         if (!val) return usage_error("--xenstore-socket needs a socket path"), -1;
         o->xenstore_socket = val;
+    } else if (!strcmp(a, "--console-log")) {
+        if (!val) return usage_error("--console-log needs a file name"), -1;
+        o->console_log = val;
     } else if (!strcmp(a, "--quiet")) {
         o->quiet = true;
         return 1;
@@ -116,6 +122,21 @@ static int common_opt(struct common_opts *o, int argc, char **argv, int *i)
     }
     (*i)++;
     return 1;
+}
+
+/* --console-log FILE: NULL if not asked for; *bad set if it cannot be
+ * written (the message is printed). */
+static FILE *open_console_log(const struct common_opts *o, bool *bad)
+{
+    *bad = false;
+    if (!o->console_log) return NULL;
+    FILE *f = fopen(o->console_log, "w");
+    if (!f) {
+        fprintf(stderr, "xensim: error: %s: cannot write console log: %s\n",
+                o->console_log, strerror(errno));
+        *bad = true;
+    }
+    return f;
 }
 
 /* Reads FILE for run and explore; prints the error itself. */
@@ -146,6 +167,12 @@ static int cmd_run(const char *self, int argc, char **argv)
     if (!file) return usage_error("run: which scenario file?");
     struct xs_scenario scn;
     if (load_scenario(&scn, file)) return EXIT_BAD_INPUT;
+    bool bad;
+    FILE *clog = open_console_log(&o, &bad);
+    if (bad) {
+        xs_scenario_free(&scn);
+        return EXIT_BAD_INPUT;
+    }
     struct xs_scenario_result res;
     xs_scenario_run(&scn,
                     &(struct xs_scenario_run_opts){.seed = o.seed,
@@ -154,8 +181,10 @@ static int cmd_run(const char *self, int argc, char **argv)
                                                    .console = o.quiet ? NULL : stdout,
                                                    .report = stdout,
                                                    .log = stderr,
-                                                   .xenstore_socket = o.xenstore_socket},
+                                                   .xenstore_socket = o.xenstore_socket,
+                                                   .console_log = clog},
                     &res);
+    if (clog) fclose(clog);
     if (res.status == EXIT_BAD_INPUT) fprintf(stderr, "xensim: error: %s\n", res.err);
     xs_scenario_free(&scn);
     return res.status;
@@ -277,6 +306,10 @@ static int cmd_boot(const char *self, int argc, char **argv)
     struct xs_domain_config dc = {
         .name = "guest", .memory_mib = 64, .vcpus = 1, .cmdline = ""};
     uint64_t vtime_limit = 0;
+    /* --disk PATH[,readonly]: xvda, xvdb, ... served by blkback. */
+    struct xs_blkback_cfg disks[4];
+    char disk_paths[4][PATH_MAX];
+    unsigned nr_disks = 0;
     for (int i = 0; i < argc; i++) {
         int r = common_opt(&o, argc, argv, &i);
         if (r < 0) return EXIT_BAD_INPUT;
@@ -305,6 +338,20 @@ static int cmd_boot(const char *self, int argc, char **argv)
             if (parse_u64(val, &n)) return usage_error("--vtime-limit-ms needs a number");
             vtime_limit = n * 1000000ULL;
             i++;
+        } else if (!strcmp(a, "--disk")) {
+            if (!val || !*val) return usage_error("--disk needs PATH[,readonly]");
+            if (nr_disks == 4) return usage_error("--disk: at most 4 disks");
+            const char *comma = strrchr(val, ',');
+            bool ro = comma && !strcmp(comma, ",readonly");
+            size_t len = ro ? (size_t)(comma - val) : strlen(val);
+            if (!len || len >= PATH_MAX)
+                return usage_error("--disk needs PATH[,readonly]");
+            memcpy(disk_paths[nr_disks], val, len);
+            disk_paths[nr_disks][len] = '\0';
+            disks[nr_disks] =
+                (struct xs_blkback_cfg){.path = disk_paths[nr_disks], .readonly = ro};
+            nr_disks++;
+            i++;
         } else if (a[0] == '-' || dc.image_path) {
             return usage_error("boot: unexpected argument '%s'", a);
         } else {
@@ -322,27 +369,43 @@ static int cmd_boot(const char *self, int argc, char **argv)
         dc.image_path = path;
     }
     char err[1024];
+    bool bad;
+    FILE *clog = open_console_log(&o, &bad);
+    if (bad) return EXIT_BAD_INPUT;
     struct xs_sim sim;
     struct xs_sim_config cfg = {.seed = o.seed,
                                 .console_out = stdout,
                                 .log = stderr,
                                 .trace_path = o.trace,
-                                .vtime_limit_ns = vtime_limit};
+                                .vtime_limit_ns = vtime_limit,
+                                .console_log = clog};
     if (xs_sim_init(&sim, &cfg, err, sizeof(err))) {
         fprintf(stderr, "xensim: error: %s\n", err);
+        if (clog) fclose(clog);
         return EXIT_BAD_INPUT;
     }
     if (xs_xenstore_attach(&sim, o.xenstore_socket, err, sizeof(err))) {
         fprintf(stderr, "xensim: error: %s\n", err);
         xs_sim_destroy(&sim);
+        if (clog) fclose(clog);
         return EXIT_BAD_INPUT;
     }
     struct xs_domain *d = xs_domain_create(&sim, &dc, err, sizeof(err));
+    for (unsigned k = 0; d && k < nr_disks; k++)
+        if (!xs_pvdev_add(&sim, "vbd", d, XS_SCN_DISK_ID0 + 16 * k, &disks[k], err,
+                          sizeof(err)))
+            d = NULL;
     if (!d) {
         fprintf(stderr, "xensim: error: %s\n", err);
         xs_sim_destroy(&sim);
+        if (clog) fclose(clog);
         return EXIT_BAD_INPUT;
     }
+    /* As `xl console`: a terminal or a pipe on stdin types into the guest's
+     * console (not /dev/null or a file: no input is the deterministic case). */
+    struct stat in;
+    if (isatty(STDIN_FILENO) || (fstat(STDIN_FILENO, &in) == 0 && S_ISFIFO(in.st_mode)))
+        xs_console_attach_fd(d, STDIN_FILENO);
     xs_sim_run(&sim);
     fflush(stdout);
     if (sim.stop_reason[0]) fprintf(stderr, "xensim: stopped: %s\n", sim.stop_reason);
@@ -352,6 +415,7 @@ static int cmd_boot(const char *self, int argc, char **argv)
             d->name, xs_end_state_name(d->end_state), sim.vtime_ns, sim.trace.hash);
     int status = end_state_status(d->end_state);
     xs_sim_destroy(&sim);
+    if (clog) fclose(clog);
     return status;
 }
 
@@ -423,13 +487,15 @@ static const struct {
 } commands[] = {
     {"run", cmd_run,
      "run FILE [--seed N] [--trace OUT] [--guest-dir DIR] [--quiet]\n"
-     "            [--xenstore-socket PATH]"},
+     "            [--xenstore-socket PATH] [--console-log FILE]"},
     {"explore", cmd_explore,
      "explore FILE [--seeds A..B] [--check-determinism] [--guest-dir DIR]"},
     {"boot", cmd_boot,
      "boot IMAGE [--memory MIB] [--vcpus N] [--cmdline S] [--hypercalls direct|vmcall]\n"
      "            [--seed N] [--trace OUT] [--vtime-limit-ms N] [--xenstore-socket "
-     "PATH]"},
+     "PATH]\n"
+     "            [--console-log FILE] [--disk PATH[,readonly]]...\n"
+     "            (stdin, a terminal or pipe, is console input)"},
     {"trace", cmd_trace, "trace dump FILE"},
     {"xenstored", cmd_xenstored, "xenstored --socket PATH"},
     {"help", cmd_help, "help"},

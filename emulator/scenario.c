@@ -60,6 +60,7 @@ struct pctx {
     char *err;
     size_t errlen;
     size_t expects_cap;
+    size_t inputs_cap;
     int scenario_line, vtime_line, exits_line;
 };
 
@@ -615,6 +616,136 @@ static int st_expect(struct pctx *c, const struct toks *tk)
     return add_expect(c, &e);
 }
 
+/* disk DOMAIN (path=FILE|size=MiB) [readonly] [id=N] [attach=TIME] [detach=TIME] */
+static int st_disk(struct pctx *c, const struct toks *tk)
+{
+    struct xs_scenario *s = c->s;
+    char b[SHOWBUF];
+    if (tk->n < 2 || tk->t[1].key || tk->t[1].quoted)
+        return fail(c, "usage: disk DOMAIN path=FILE|size=MiB [readonly] [id=N] "
+                       "[attach=TIME] [detach=TIME]");
+    const struct tok *dt = &tk->t[1];
+    int dom = find_domain(s, dt->val);
+    if (dom < 0)
+        return fail(c, "disk: unknown domain '%s' (domains must be declared before use)",
+                    show(dt->val, dt->len, b, sizeof(b)));
+    if (s->nr_disks >= XS_SCN_MAX_DISKS)
+        return fail(c, "too many disks (max %d)", XS_SCN_MAX_DISKS);
+    struct xs_scn_disk dk;
+    memset(&dk, 0, sizeof(dk));
+    dk.domain = (unsigned)dom;
+    dk.line = c->line;
+    bool have_path = false, have_size = false, have_id = false, have_at = false,
+         have_dt = false;
+    for (unsigned i = 2; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        uint64_t v;
+        if (!t->key && !t->quoted && strcmp(t->val, "readonly") == 0) {
+            if (dk.readonly) return fail(c, "disk %s: duplicate 'readonly'", dt->val);
+            dk.readonly = true;
+        } else if (!t->key) {
+            return fail(c, "disk %s: unexpected '%s' (expected KEY=VALUE or readonly)",
+                        dt->val, show(t->val, t->len, b, sizeof(b)));
+        } else if (strcmp(t->key, "path") == 0) {
+            if (have_path) return fail(c, "disk %s: duplicate key 'path'", dt->val);
+            if (t->len == 0) return fail(c, "disk %s: path must not be empty", dt->val);
+            if (copy_text(c, dk.path, t, "path") < 0) return -1;
+            have_path = true;
+        } else if (strcmp(t->key, "size") == 0) {
+            if (have_size) return fail(c, "disk %s: duplicate key 'size'", dt->val);
+            if (parse_range(c, "disk size (MiB)", t->val, 1, 1u << 20, &v) < 0) return -1;
+            dk.size_mib = v;
+            have_size = true;
+        } else if (strcmp(t->key, "id") == 0) {
+            if (have_id) return fail(c, "disk %s: duplicate key 'id'", dt->val);
+            if (parse_range(c, "disk id", t->val, 0, 65535, &v) < 0) return -1;
+            dk.id = (unsigned)v;
+            have_id = true;
+        } else if (strcmp(t->key, "attach") == 0 || strcmp(t->key, "detach") == 0) {
+            bool at = t->key[0] == 'a';
+            if (at ? have_at : have_dt)
+                return fail(c, "disk %s: duplicate key '%s'", dt->val, t->key);
+            if (parse_duration(c, at ? "disk attach" : "disk detach", t->val,
+                               at ? &dk.attach_ns : &dk.detach_ns) < 0)
+                return -1;
+            *(at ? &have_at : &have_dt) = true;
+        } else {
+            return fail(c,
+                        "disk %s: unknown key '%s' (expected path, size, id, attach or "
+                        "detach)",
+                        dt->val, SHOW(t->key, b));
+        }
+    }
+    if (have_path == have_size)
+        return fail(c, "disk %s: needs exactly one of path=FILE and size=MiB", dt->val);
+    if (have_dt && dk.detach_ns <= dk.attach_ns)
+        return fail(c, "disk %s: detach must come after attach", dt->val);
+    /* Without id=, the next xvd the domain does not have: xvda, xvdb, ... */
+    if (!have_id) dk.id = XS_SCN_DISK_ID0;
+    for (bool again = true; again;) {
+        again = false;
+        for (unsigned i = 0; i < s->nr_disks; i++) {
+            const struct xs_scn_disk *o = &s->disks[i];
+            if (o->domain != dk.domain || o->id != dk.id) continue;
+            if (have_id)
+                return fail(c, "disk id %u of %s already declared on line %d", dk.id,
+                            dt->val, o->line);
+            dk.id += 16;
+            again = true;
+        }
+    }
+    if (dk.id > 65535) return fail(c, "disk %s: no free disk id", dt->val);
+    s->disks[s->nr_disks++] = dk;
+    return 0;
+}
+
+/* A disk is a vbd device: its id must not be one a `device vbd` uses. */
+static int check_disk_ids(struct pctx *c)
+{
+    const struct xs_scenario *s = c->s;
+    for (unsigned i = 0; i < s->nr_disks; i++)
+        for (unsigned j = 0; j < s->nr_devices; j++) {
+            const struct xs_scn_device *dv = &s->devices[j];
+            if (dv->frontend != s->disks[i].domain || dv->id != s->disks[i].id ||
+                strcmp(dv->devclass, "vbd") != 0)
+                continue;
+            c->line = s->disks[i].line;
+            return fail(c, "disk id %u of %s is also device vbd on line %d",
+                        s->disks[i].id, s->domains[dv->frontend].name, dv->line);
+        }
+    return 0;
+}
+
+/* input DOMAIN "TEXT" */
+static int st_input(struct pctx *c, const struct toks *tk)
+{
+    struct xs_scenario *s = c->s;
+    char b[SHOWBUF];
+    if (tk->n != 3 || tk->t[1].key || tk->t[1].quoted || tk->t[2].key || !tk->t[2].quoted)
+        return fail(c, "usage: input DOMAIN \"TEXT\"");
+    const struct tok *dt = &tk->t[1];
+    int dom = find_domain(s, dt->val);
+    if (dom < 0)
+        return fail(c, "input: unknown domain '%s' (domains must be declared before use)",
+                    show(dt->val, dt->len, b, sizeof(b)));
+    if (s->nr_inputs >= XS_SCN_MAX_INPUTS)
+        return fail(c, "too many input statements (max %d)", XS_SCN_MAX_INPUTS);
+    if (s->nr_inputs == c->inputs_cap) {
+        size_t cap = c->inputs_cap ? c->inputs_cap * 2 : 4;
+        struct xs_scn_input *n = realloc(s->inputs, cap * sizeof(*n));
+        if (!n) return fail(c, "out of memory");
+        s->inputs = n;
+        c->inputs_cap = cap;
+    }
+    struct xs_scn_input *in = &s->inputs[s->nr_inputs];
+    if (copy_text(c, in->text, &tk->t[2], "input") < 0) return -1;
+    in->domain = (unsigned)dom;
+    in->len = tk->t[2].len;
+    in->line = c->line;
+    s->nr_inputs++;
+    return 0;
+}
+
 static int parse_statement(struct pctx *c, const char *line, size_t len, struct toks *tk)
 {
     char b[SHOWBUF];
@@ -622,18 +753,21 @@ static int parse_statement(struct pctx *c, const char *line, size_t len, struct 
     if (tk->n == 0) return 0;
     const struct tok *t = &tk->t[0];
     if (t->quoted || t->key)
-        return fail(c,
-                    "unknown statement '%s' (expected scenario, domain, device, limit or "
-                    "expect)",
-                    t->key ? SHOW(t->key, b) : show(t->val, t->len, b, sizeof(b)));
+        return fail(
+            c,
+            "unknown statement '%s' (expected scenario, domain, device, disk, input, "
+            "limit or expect)",
+            t->key ? SHOW(t->key, b) : show(t->val, t->len, b, sizeof(b)));
     if (strcmp(t->val, "scenario") == 0) return st_scenario(c, tk);
     if (strcmp(t->val, "domain") == 0) return st_domain(c, tk);
     if (strcmp(t->val, "limit") == 0) return st_limit(c, tk);
     if (strcmp(t->val, "expect") == 0) return st_expect(c, tk);
     if (strcmp(t->val, "device") == 0) return st_device(c, tk);
+    if (strcmp(t->val, "input") == 0) return st_input(c, tk);
+    if (strcmp(t->val, "disk") == 0) return st_disk(c, tk);
     return fail(c,
-                "unknown statement '%s' (expected scenario, domain, device, limit or "
-                "expect)",
+                "unknown statement '%s' (expected scenario, domain, device, disk, input, "
+                "limit or expect)",
                 show(t->val, t->len, b, sizeof(b)));
 }
 
@@ -751,6 +885,7 @@ static int parse_buf(struct xs_scenario *s, const char *path, const char *buf, s
         rc = fail(&c, "no domain declared (a scenario needs at least one domain)");
     }
     if (rc == 0) rc = expand_domids(&c);
+    if (rc == 0) rc = check_disk_ids(&c);
     if (rc < 0) {
         xs_scenario_free(s);
         return -1;
@@ -804,6 +939,7 @@ void xs_scenario_free(struct xs_scenario *s)
 {
     if (!s) return;
     free(s->expects);
+    free(s->inputs);
     memset(s, 0, sizeof(*s));
 }
 
@@ -827,6 +963,31 @@ int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom,
         size_t dl = strlen(dir);
         n = snprintf(out, outlen, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/",
                      img);
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+int xs_scenario_disk_path(const struct xs_scenario *s, unsigned disk, char *out,
+                          size_t outlen)
+{
+    if (out && outlen) out[0] = '\0';
+    if (!s || !out || outlen == 0 || disk >= s->nr_disks || disk >= XS_SCN_MAX_DISKS) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char *p = s->disks[disk].path;
+    int n;
+    if (!p[0] || p[0] == '/') {
+        n = snprintf(out, outlen, "%s", p);
+    } else {
+        const char *dir = s->dir[0] ? s->dir : ".";
+        size_t dl = strlen(dir);
+        n = snprintf(out, outlen, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", p);
     }
     if (n < 0 || (size_t)n >= outlen) {
         out[0] = '\0';

@@ -68,6 +68,32 @@ struct xs_scn_device {
     int line;
 };
 
+/* A disk with xensim as its backend (blkback): `disk DOMAIN path=FILE|size=MiB
+ * [readonly] [id=N] [attach=TIME] [detach=TIME]`, created before the domains
+ * run or hot-plugged at attach, hot-unplugged at detach. */
+#define XS_SCN_MAX_DISKS 16
+#define XS_SCN_DISK_ID0  51712u /* xvda: Xen's major 202, minor 0 */
+struct xs_scn_disk {
+    unsigned domain;            /* the frontend: index into domains[] */
+    char path[XS_SCN_TEXT_MAX]; /* as written ("" for a memory disk) */
+    uint64_t size_mib;          /* memory disk (path "") */
+    bool readonly;
+    unsigned id;        /* virtual-device: 51712 (xvda), 51728 (xvdb)... */
+    uint64_t attach_ns; /* 0: there from the start */
+    uint64_t detach_ns; /* 0: never */
+    int line;
+};
+
+/* Console input for a domain (`input DOMAIN "TEXT"`): queued in file order
+ * before the run starts, delivered through the console ring. */
+#define XS_SCN_MAX_INPUTS 1024
+struct xs_scn_input {
+    unsigned domain; /* index into domains[] */
+    char text[XS_SCN_TEXT_MAX];
+    size_t len;
+    int line;
+};
+
 struct xs_scenario {
     char path[4096];
     char dir[4096]; /* directory of the file, for relative image paths */
@@ -78,6 +104,10 @@ struct xs_scenario {
     struct xs_scn_expect *expects;
     unsigned nr_devices;
     struct xs_scn_device devices[XS_SCN_MAX_DEVICES];
+    unsigned nr_inputs;
+    struct xs_scn_input *inputs;
+    unsigned nr_disks;
+    struct xs_scn_disk disks[XS_SCN_MAX_DISKS];
     uint64_t vtime_limit_ns; /* default 10 s of virtual time */
     uint64_t exit_limit;     /* default 50,000,000 VM exits */
 };
@@ -92,6 +122,11 @@ void xs_scenario_free(struct xs_scenario *s);
  * with a '/' is relative to the scenario's directory (or absolute). */
 int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom,
                            const char *guest_dir, char *out, size_t outlen);
+
+/* A disk's image: a relative path is relative to the scenario's directory.
+ * "" for a memory disk. */
+int xs_scenario_disk_path(const struct xs_scenario *s, unsigned disk, char *out,
+                          size_t outlen);
 
 /* What a run produced for one domain, to check expectations against. */
 struct xs_domain_outcome {

@@ -15,6 +15,7 @@ struct xs_scenario_run_opts {
     FILE *report;                /* stopped:, ok/FAIL lines and the result line */
     FILE *log;                   /* xensim's own messages (crash reports) */
     const char *xenstore_socket; /* expose the store there (xenstore.h), or NULL */
+    FILE *console_log;           /* a copy of the consoles (--console-log), or NULL */
 };
 
 struct xs_scenario_result {

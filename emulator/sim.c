@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console_sim.h"
+#include "pvdev.h"
 #include "sim.h"
 #include "trap.h"
 #include "vmentry.h"
@@ -54,6 +56,7 @@ void xs_sim_destroy(struct xs_sim *sim)
     for (unsigned i = 0; i < sim->nr_domains; i++)
         xs_domain_destroy(sim->domains[i]);
     sim->nr_domains = 0;
+    xs_pvdev_sim_free(sim);
     xs_xenstore_sim_free(sim);
     cs_close(&sim->capstone);
     xs_trace_close(&sim->trace);
@@ -84,10 +87,12 @@ static bool idle(struct xs_sim *sim)
     /* Recomputed here, so a domain that ended with timers armed cannot
      * make time jump to a deadline nobody waits for. */
     xs_timers_changed(sim);
-    if (sim->next_timer_ns == XS_NO_DEADLINE) return false;
+    /* The toolstack's hot-plug actions wake the simulation too (pvdev.c). */
+    uint64_t next = sim->next_timer_ns, dev = xs_pvdev_next_event(sim);
+    if (dev < next) next = dev;
+    if (next == XS_NO_DEADLINE) return false;
     /* Never past the run's limit: the loop then stops there. */
-    uint64_t to = sim->next_timer_ns < sim->cfg.vtime_limit_ns ? sim->next_timer_ns
-                                                               : sim->cfg.vtime_limit_ns;
+    uint64_t to = next < sim->cfg.vtime_limit_ns ? next : sim->cfg.vtime_limit_ns;
     uint64_t ta[2] = {sim->vtime_ns, to};
     xs_trace_emit(&sim->trace, sim->vtime_ns, 0, 0, XS_TR_IDLE, 0, ta, 2, 0, NULL, 0);
     if (to > sim->vtime_ns) sim->vtime_ns = to;
@@ -131,7 +136,11 @@ void xs_sim_run(struct xs_sim *sim)
             break;
         }
         xs_timers_run(sim);
+        /* Devices first: the store then delivers the watch events their
+         * state changes fire before anyone could go idle. */
+        xs_pvdev_sim_poll(sim);    /* hot-plug, device states, rings (pvdev.c) */
         xs_xenstore_sim_poll(sim); /* store rings and sockets (xenstore_sim.c) */
+        xs_console_sim_poll(sim);  /* console rings and input (console_sim.c) */
         unsigned n = 0;
         for (unsigned i = 0; i < sim->nr_domains; i++) {
             struct xs_domain *d = sim->domains[i];
@@ -169,6 +178,7 @@ void xs_sim_run(struct xs_sim *sim)
     xs_watchdog_arm(false);
     xs_tsc_trap_disarm();
     free(runnable);
+    xs_console_sim_flush(sim); /* ring output since the last poll */
     /* A last line without a newline still reaches the console. */
     for (unsigned i = 0; i < sim->nr_domains; i++) {
         struct xs_domain *d = sim->domains[i];

@@ -111,9 +111,10 @@ struct xs_domain {
     char *console;     /* everything the guest wrote */
     size_t console_len, console_cap;
     bool console_truncated;
-    size_t console_line_start;       /* where the current (unprinted) line begins */
-    struct xs_evtchn_domain *evtchn; /* event channels (evtchn.c) */
-    struct xs_gnttab *gnttab;        /* grant table (gnttab.c) */
+    size_t console_line_start;        /* where the current (unprinted) line begins */
+    struct xs_evtchn_domain *evtchn;  /* event channels (evtchn.c) */
+    struct xs_gnttab *gnttab;         /* grant table (gnttab.c) */
+    struct xs_console_be *console_be; /* PV console backend (console_sim.c) */
     /* Sanitizer reports (report.c): '\n'-terminated lines. */
     char *reports;
     size_t reports_len, reports_cap;
@@ -124,6 +125,7 @@ struct xs_sim_config {
     uint64_t seed;
     FILE *console_out;      /* guest console goes here (NULL: nowhere) */
     bool console_prefix;    /* prefix lines with "name| " */
+    FILE *console_log;      /* a copy of console_out's lines (NULL: none) */
     FILE *log;              /* xensim's own messages (crash reports) */
     const char *trace_path; /* binary trace file, or NULL */
     uint64_t vtime_limit_ns;
@@ -144,6 +146,7 @@ struct xs_sim {
     void *altstack;         /* signal stack for this simulation's thread */
     uint64_t next_timer_ns; /* earliest armed vCPU timer or poll timeout (timer.c) */
     struct xs_xenstore *xenstore; /* xenstored (xenstore.h), NULL if none */
+    struct xs_pvdevs *pvdevs;     /* devices with xensim as backend (pvdev.c) */
 };
 
 struct xs_domain_config {

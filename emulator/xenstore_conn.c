@@ -838,7 +838,8 @@ int xs_xenstore_poll(struct xs_xenstore *xs, int timeout_ms, int extra_fd)
         pfds[n++] = (struct pollfd){.fd = c->fd, .events = ev};
     }
     if (poll(pfds, n, timeout_ms) < 0) return 0; /* EINTR: nothing happened */
-    int ret = extra_idx >= 0 && (pfds[extra_idx].revents & POLLIN);
+    /* A hung-up fd is readable too: read() says end of file. */
+    int ret = extra_idx >= 0 && (pfds[extra_idx].revents & (POLLIN | POLLHUP | POLLERR));
     for (struct xst_conn *c = xs->conn_head; c; c = c->next) {
         if (c->pollfd_idx < 0 || c->fd < 0 || c->dead) continue;
         short rev = pfds[c->pollfd_idx].revents;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <xen/hvm/params.h>
 
+#include "console_sim.h"
 #include "evtchn.h"
 #include "gnttab.h"
 #include "guest_mem.h"
@@ -245,7 +246,10 @@ void xs_xenstore_sim_poll(struct xs_sim *sim)
     /* Every vCPU waits and no timer will wake one: only a socket client can
      * change that now, so wait for one instead of stopping the run. */
     while (!all_ended(sim) && !can_progress(sim)) {
-        xs_xenstore_poll(xs, -1, -1);
+        /* Console input (boot's stdin) may wake a guest too: the console
+         * backend reads it next (console_sim.c). */
+        int input = xs_xenstore_poll(xs, -1, xs_console_input_fd(sim));
         xs_xenstore_service(xs);
+        if (input) break;
     }
 }

@@ -1,8 +1,10 @@
-/* Console output: the hypervisor's console_io under Xen, the 16550 serial
- * port otherwise.  Lines go out whole where possible. */
+/* Console output: under Xen the PV console ring (xencons.c) once it is
+ * found, console_io before that; the 16550 serial port otherwise.  Lines
+ * go out whole where possible. */
 #include <guest/kernel.h>
 #include <guest/hypercall.h>
 #include <guest/printk.h>
+#include <guest/xencons.h>
 
 void console_init(void)
 {
@@ -12,7 +14,10 @@ void console_init(void)
 void console_write(const char *s, size_t len)
 {
     if (boot.xen) {
-        HYPERVISOR_console_io(CONSOLEIO_write, (unsigned)len, s);
+        /* The PV console ring once xencons_init found one (xencons.c). */
+        size_t done = xencons_active() ? xencons_write(s, len) : 0;
+        if (done < len)
+            HYPERVISOR_console_io(CONSOLEIO_write, (unsigned)(len - done), s + done);
         return;
     }
     for (size_t i = 0; i < len; i++) {

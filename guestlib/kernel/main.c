@@ -5,6 +5,7 @@
 #include <guest/irq.h>
 #include <guest/percpu.h>
 #include <guest/printk.h>
+#include <guest/xencons.h>
 
 struct boot_info boot;
 
@@ -37,6 +38,7 @@ static void kernel_boot(void *unused)
         xen_features_init();
         shared_info_init();
         percpu_bsp_xen_init();
+        xencons_init(); /* printk moves to the PV console ring */
     }
     memmap_init();
     page_alloc_init();
@@ -61,6 +63,7 @@ void panic(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    xencons_panic(); /* console_io from here on */
     printk("PANIC: %s\n", buf);
     guest_shutdown(SHUTDOWN_crash);
 }

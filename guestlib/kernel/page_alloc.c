@@ -77,6 +77,28 @@ void *page_alloc(void)
     return NULL;
 }
 
+void *page_alloc_contig(unsigned n)
+{
+    if (n == 0) return NULL;
+    if (n == 1) return page_alloc();
+    for (uint64_t pfn = 0; pfn + n <= nr_pages;) {
+        unsigned run = 0;
+        while (run < n && !is_used(pfn + run))
+            run++;
+        if (run < n) {
+            pfn += run + 1; /* past the used page that cut the run */
+            continue;
+        }
+        for (unsigned i = 0; i < n; i++)
+            mark(pfn + i, true);
+        nr_free -= n;
+        void *va = pa_to_va(pfn << PAGE_SHIFT);
+        memset(va, 0, (size_t)n * PAGE_SIZE);
+        return va;
+    }
+    return NULL;
+}
+
 void page_free(void *va)
 {
     uint64_t pfn = va_to_pa(va) >> PAGE_SHIFT;

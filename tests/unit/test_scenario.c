@@ -32,6 +32,8 @@ static void expect_error(const char *text, const char *where, const char *phrase
     ck_assert_uint_eq(s.nr_domains, 0);
     ck_assert_uint_eq(s.nr_expects, 0);
     ck_assert_ptr_null(s.expects);
+    ck_assert_uint_eq(s.nr_inputs, 0);
+    ck_assert_ptr_null(s.inputs);
 }
 
 #define D "domain g image=basic\n"
@@ -1014,6 +1016,148 @@ START_TEST(test_device)
 }
 END_TEST
 
+START_TEST(test_disk)
+{
+    struct xs_scenario s;
+    char err[ERRLEN];
+    ck_assert_msg(xs_scenario_parse_text(&s, "dir/sub/t.scn",
+                                         "domain g image=x\ndomain h image=x\n"
+                                         "disk g size=4\n"
+                                         "disk g path=img/a.raw readonly\n"
+                                         "disk h path=/abs/b.raw id=51728\n"
+                                         "disk h size=1 readonly id=7\n"
+                                         "disk h size=2 attach=5ms detach=1s\n"
+                                         "device vbd frontend=g backend=h id=51744\n",
+                                         err, ERRLEN) == 0,
+                  "%s", err);
+    ck_assert_uint_eq(s.nr_disks, 5);
+    ck_assert_uint_eq(s.disks[0].domain, 0);
+    ck_assert_uint_eq(s.disks[0].size_mib, 4);
+    ck_assert_str_eq(s.disks[0].path, "");
+    ck_assert(!s.disks[0].readonly);
+    ck_assert_uint_eq(s.disks[0].id, 51712); /* xvda */
+    ck_assert_uint_eq(s.disks[1].id, 51728); /* g's next: xvdb */
+    ck_assert(s.disks[1].readonly);
+    ck_assert_uint_eq(s.disks[2].id, 51728);
+    ck_assert_uint_eq(s.disks[3].id, 7);
+    ck_assert_uint_eq(s.disks[4].id, 51712); /* h's first free */
+    ck_assert_int_eq(s.disks[4].line, 7);
+    ck_assert_uint_eq(s.disks[0].attach_ns, 0);
+    ck_assert_uint_eq(s.disks[0].detach_ns, 0);
+    ck_assert_uint_eq(s.disks[4].attach_ns, 5000000);
+    ck_assert_uint_eq(s.disks[4].detach_ns, 1000000000);
+    char path[256];
+    ck_assert_int_eq(xs_scenario_disk_path(&s, 0, path, sizeof(path)), 0);
+    ck_assert_str_eq(path, "");
+    ck_assert_int_eq(xs_scenario_disk_path(&s, 1, path, sizeof(path)), 0);
+    ck_assert_str_eq(path, "dir/sub/img/a.raw"); /* relative to the scenario */
+    ck_assert_int_eq(xs_scenario_disk_path(&s, 2, path, sizeof(path)), 0);
+    ck_assert_str_eq(path, "/abs/b.raw");
+    ck_assert_int_eq(xs_scenario_disk_path(&s, 5, path, sizeof(path)), -1);
+    ck_assert_int_eq(xs_scenario_disk_path(&s, 1, path, 8), -1);
+    xs_scenario_free(&s);
+#define DG "domain g image=x\n"
+    expect_error(DG "disk\n", "t.scn:2: ", "usage: disk DOMAIN path=FILE|size=MiB");
+    expect_error(DG "disk z size=1\n", "t.scn:2: ", "disk: unknown domain 'z'");
+    expect_error(DG "disk g\n",
+                 "t.scn:2: ", "needs exactly one of path=FILE and size=MiB");
+    expect_error(DG "disk g size=1 path=x\n", "t.scn:2: ", "needs exactly one of");
+    expect_error(DG "disk g size=0\n", "t.scn:2: ", "disk size (MiB) 0 out of range");
+    expect_error(DG "disk g size=1048577\n", "t.scn:2: ", "out of range 1..1048576");
+    expect_error(DG "disk g size=1 size=2\n", "t.scn:2: ", "duplicate key 'size'");
+    expect_error(DG "disk g path=a path=b\n", "t.scn:2: ", "duplicate key 'path'");
+    expect_error(DG "disk g size=1 readonly readonly\n",
+                 "t.scn:2: ", "duplicate 'readonly'");
+    expect_error(DG "disk g size=1 ro\n", "t.scn:2: ", "unexpected 'ro'");
+    expect_error(DG "disk g size=1 colour=red\n", "t.scn:2: ", "unknown key 'colour'");
+    expect_error(DG "disk g size=1 attach=5\n", "t.scn:2: ", "disk attach: missing unit");
+    expect_error(DG "disk g size=1 detach=0s\n",
+                 "t.scn:2: ", "disk detach must be greater than 0");
+    expect_error(DG "disk g size=1 attach=1ms attach=2ms\n",
+                 "t.scn:2: ", "duplicate key 'attach'");
+    expect_error(DG "disk g size=1 attach=10ms detach=10ms\n",
+                 "t.scn:2: ", "detach must come after attach");
+    expect_error(DG "disk g size=1 id=65536\n",
+                 "t.scn:2: ", "disk id 65536 out of range");
+    expect_error(DG "disk g size=1 id=5\ndisk g size=1 id=5\n",
+                 "t.scn:3: ", "disk id 5 of g already declared on line 2");
+    expect_error(DG "domain h image=x\ndisk g size=1\ndevice vbd frontend=g backend=h "
+                    "id=51712\n",
+                 "t.scn:3: ", "disk id 51712 of g is also device vbd on line 4");
+    expect_error(DG "disk g size=1 id=65535\ndisk g size=1 id=65535\n",
+                 "t.scn:3: ", "already declared");
+#undef DG
+    /* Too many. */
+    char text[4096] = "domain g image=x\n";
+    for (unsigned i = 0; i <= XS_SCN_MAX_DISKS; i++)
+        strcat(text, "disk g size=1\n");
+    expect_error(text, "t.scn:18: ", "too many disks (max 16)");
+}
+END_TEST
+
+START_TEST(test_input)
+{
+    struct xs_scenario s;
+    char err[ERRLEN];
+    ck_assert_msg(parse(&s,
+                        "domain a image=x\ndomain b image=x\n"
+                        "input a \"hello\\n\"   # a comment\n"
+                        "input b \"\"\n"
+                        "input a \"tab\\there \\\"q\\\" # not a comment\"\n",
+                        err) == 0,
+                  "%s", err);
+    ck_assert_uint_eq(s.nr_inputs, 3);
+    ck_assert_uint_eq(s.inputs[0].domain, 0);
+    ck_assert_uint_eq(s.inputs[0].len, 6);
+    ck_assert_str_eq(s.inputs[0].text, "hello\n");
+    ck_assert_int_eq(s.inputs[0].line, 3);
+    ck_assert_uint_eq(s.inputs[1].domain, 1);
+    ck_assert_uint_eq(s.inputs[1].len, 0);
+    ck_assert_str_eq(s.inputs[2].text, "tab\there \"q\" # not a comment");
+    ck_assert_int_eq(s.inputs[2].line, 5);
+    xs_scenario_free(&s);
+    ck_assert_ptr_null(s.inputs);
+    /* Many statements grow the array; the limit is enforced. */
+    size_t cap = 64 + (XS_SCN_MAX_INPUTS + 1) * 12;
+    char *big = malloc(cap);
+    ck_assert_ptr_nonnull(big);
+    size_t o = (size_t)snprintf(big, cap, "domain a image=x\n");
+    for (unsigned i = 0; i < XS_SCN_MAX_INPUTS; i++)
+        o += (size_t)snprintf(big + o, cap - o, "input a \"x\"\n");
+    ck_assert_msg(parse(&s, big, err) == 0, "%s", err);
+    ck_assert_uint_eq(s.nr_inputs, XS_SCN_MAX_INPUTS);
+    xs_scenario_free(&s);
+    snprintf(big + o, cap - o, "input a \"x\"\n");
+    expect_error(big, "t.scn:1026: ", "too many input statements (max 1024)");
+    free(big);
+#define DA "domain a image=x\n"
+    expect_error(DA "input\n", "t.scn:2: ", "usage: input DOMAIN \"TEXT\"");
+    expect_error(DA "input a\n", "t.scn:2: ", "usage: input DOMAIN");
+    expect_error(DA "input a hello\n", "t.scn:2: ", "usage: input DOMAIN");
+    expect_error(DA "input a \"x\" \"y\"\n", "t.scn:2: ", "usage: input DOMAIN");
+    expect_error(DA "input a k=\"x\"\n", "t.scn:2: ", "usage: input DOMAIN");
+    expect_error(DA "input \"a\" \"x\"\n", "t.scn:2: ", "usage: input DOMAIN");
+    expect_error(DA "input z \"x\"\n", "t.scn:2: ",
+                 "input: unknown domain 'z' (domains must be declared before use)");
+    expect_error("input a \"x\"\n" DA, "t.scn:1: ", "input: unknown domain 'a'");
+    /* Text is limited like every other text value. */
+    char *longer = malloc(2 * XS_SCN_TEXT_MAX);
+    ck_assert_ptr_nonnull(longer);
+    int n = snprintf(longer, 2 * XS_SCN_TEXT_MAX, DA "input a \"%0*d\"\n",
+                     XS_SCN_TEXT_MAX, 0);
+    ck_assert_int_gt(n, XS_SCN_TEXT_MAX);
+    expect_error(longer, "t.scn:2: ", "input text too long (1024 bytes, max 1023)");
+    free(longer);
+    /* The error message names the statement. */
+    expect_error(DA "inptu a \"x\"\n", "t.scn:2: ",
+                 "(expected scenario, domain, device, disk, input, limit or expect)");
+    /* A failure after some inputs leaves nothing behind. */
+    expect_error(DA "input a \"x\"\ninput a \"y\"\nbogus\n",
+                 "t.scn:4: ", "unknown statement 'bogus'");
+#undef DA
+}
+END_TEST
+
 static struct xs_domain_outcome with_reports(const char *console, int end,
                                              const char *reports)
 {
@@ -1107,6 +1251,8 @@ Suite *scenario_suite(void)
     tcase_add_test(tc, test_garbage);
     tcase_add_test(tc, test_domid_expansion);
     tcase_add_test(tc, test_device);
+    tcase_add_test(tc, test_disk);
+    tcase_add_test(tc, test_input);
     tcase_add_test(tc, test_check_reports);
     tcase_set_timeout(tc, 60); /* the garbage loop under sanitizers */
     suite_add_tcase(s, tc);

@@ -13,5 +13,7 @@ Suite *evtchn_suite(void);
 Suite *vcpu_suite(void);
 Suite *gnttab_suite(void);
 Suite *xenstore_suite(void);
+Suite *console_suite(void);
+Suite *blkback_suite(void);
 
 #endif
