@@ -224,17 +224,6 @@ static void read_fd(struct xs_console_be *be, int timeout_ms)
     }
 }
 
-static bool can_progress(struct xs_sim *sim)
-{
-    if (sim->next_timer_ns != XS_NO_DEADLINE) return true;
-    for (unsigned i = 0; i < sim->nr_domains; i++) {
-        struct xs_domain *d = sim->domains[i];
-        for (unsigned j = 0; j < d->nr_vcpus; j++)
-            if (d->vcpus[j].state == XS_VCPU_RUNNABLE) return true;
-    }
-    return false;
-}
-
 /* Could the console port wake one of the domain's vCPUs: one polls on it,
  * or one is blocked and the port is unmasked (a handler takes it)? */
 static bool guest_listens(struct xs_console_be *be)
@@ -290,7 +279,7 @@ void xs_console_sim_poll(struct xs_sim *sim)
      * socket, the store's wait watches the fd along with its clients. */
     if (sim->xenstore && xs_xenstore_listening(sim->xenstore)) return;
     struct xs_console_be *be;
-    while ((be = input_waiter(sim)) && !can_progress(sim)) {
+    while ((be = input_waiter(sim)) && !xs_sim_can_progress(sim)) {
         read_fd(be, -1);
         xs_conring_poll(&be->ring);
     }

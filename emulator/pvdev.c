@@ -140,7 +140,7 @@ void *xs_pvdev_map_ring(struct xs_pvdev *dev, const grant_ref_t *refs, unsigned 
         int st = xs_gnttab_backend_map_at(dev->front, refs[i], false,
                                           va + (size_t)i * PAGE, &handles[i]);
         if (st != GNTST_okay) {
-            xs_pvdev_unmap_ring(dev, i ? va : NULL, i, handles);
+            xs_pvdev_unmap_ring(dev, NULL, i, handles); /* the pages mapped so far */
             munmap(va, (size_t)n * PAGE);
             *bad = i;
             *status = st;

@@ -26,6 +26,17 @@ void xs_log(struct xs_sim *sim, const char *fmt, ...)
     fflush(out);
 }
 
+bool xs_sim_can_progress(const struct xs_sim *sim)
+{
+    if (sim->next_timer_ns != XS_NO_DEADLINE) return true;
+    for (unsigned i = 0; i < sim->nr_domains; i++) {
+        const struct xs_domain *d = sim->domains[i];
+        for (unsigned j = 0; j < d->nr_vcpus; j++)
+            if (d->vcpus[j].state == XS_VCPU_RUNNABLE) return true;
+    }
+    return false;
+}
+
 int xs_sim_init(struct xs_sim *sim, const struct xs_sim_config *cfg, char *err,
                 size_t errlen)
 {

@@ -166,6 +166,9 @@ void xs_sim_destroy(struct xs_sim *sim);
 void xs_sim_run(struct xs_sim *sim);
 void xs_log(struct xs_sim *sim, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Could the run go on by itself: a runnable vCPU or an armed timer?  (Else
+ * it waits for outside input, or stops as deadlocked.) */
+bool xs_sim_can_progress(const struct xs_sim *sim);
 
 /* domain.c */
 struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_config *cfg,

@@ -217,17 +217,6 @@ void xs_xenstore_domain_destroyed(struct xs_domain *d)
     xst_sweep(xs);
 }
 
-static bool can_progress(struct xs_sim *sim)
-{
-    if (sim->next_timer_ns != XS_NO_DEADLINE) return true;
-    for (unsigned i = 0; i < sim->nr_domains; i++) {
-        struct xs_domain *d = sim->domains[i];
-        for (unsigned j = 0; j < d->nr_vcpus; j++)
-            if (d->vcpus[j].state == XS_VCPU_RUNNABLE) return true;
-    }
-    return false;
-}
-
 static bool all_ended(struct xs_sim *sim)
 {
     for (unsigned i = 0; i < sim->nr_domains; i++)
@@ -245,7 +234,7 @@ void xs_xenstore_sim_poll(struct xs_sim *sim)
     xs_xenstore_service(xs);
     /* Every vCPU waits and no timer will wake one: only a socket client can
      * change that now, so wait for one instead of stopping the run. */
-    while (!all_ended(sim) && !can_progress(sim)) {
+    while (!all_ended(sim) && !xs_sim_can_progress(sim)) {
         /* Console input (boot's stdin) may wake a guest too: the console
          * backend reads it next (console_sim.c). */
         int input = xs_xenstore_poll(xs, -1, xs_console_input_fd(sim));

@@ -35,3 +35,14 @@ const char *cmdline_get(const char *key, char *buf, size_t len)
     buf[n] = '\0';
     return buf;
 }
+
+unsigned cmdline_uint(const char *key, unsigned def)
+{
+    char buf[16];
+    const char *s = cmdline_get(key, buf, sizeof(buf));
+    if (!s || !*s) return def;
+    unsigned n = 0;
+    for (; *s >= '0' && *s <= '9' && n < 100000000u; s++)
+        n = n * 10 + (unsigned)(*s - '0');
+    return *s ? def : n;
+}

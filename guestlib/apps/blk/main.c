@@ -46,17 +46,6 @@ static unsigned failures;
         }                                                                                \
     } while (0)
 
-static unsigned cmdline_uint(const char *key, unsigned def)
-{
-    char buf[16];
-    const char *s = cmdline_get(key, buf, sizeof(buf));
-    if (!s || !*s) return def;
-    unsigned n = 0;
-    for (; *s >= '0' && *s <= '9' && n < 100000000u; s++)
-        n = n * 10 + (unsigned)(*s - '0');
-    return *s ? def : n;
-}
-
 static uint8_t pattern(uint64_t sector, unsigned off)
 {
     return (uint8_t)((sector * 7u + off * 13u + 1u) & 0xff);

@@ -29,17 +29,6 @@
 static char flood_buf[FLOOD_MAX];
 static char line[4096];
 
-static unsigned cmdline_uint(const char *key, unsigned def)
-{
-    char buf[16];
-    const char *s = cmdline_get(key, buf, sizeof(buf));
-    if (!s || !*s) return def;
-    unsigned n = 0;
-    for (; *s >= '0' && *s <= '9' && n < 100000000u; s++)
-        n = n * 10 + (unsigned)(*s - '0');
-    return *s ? def : n;
-}
-
 static void flood(unsigned bytes)
 {
     bytes = bytes > FLOOD_MAX ? FLOOD_MAX : bytes - bytes % FLOOD_LINE;

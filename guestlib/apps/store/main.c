@@ -35,17 +35,6 @@ long run_on_all_cpus(void (*fn)(void *), void *arg)
     return rc;
 }
 
-unsigned cmdline_uint(const char *key, unsigned def)
-{
-    char buf[16];
-    const char *s = cmdline_get(key, buf, sizeof(buf));
-    if (!s || !*s) return def;
-    unsigned n = 0;
-    for (; *s >= '0' && *s <= '9' && n < 100000000u; s++)
-        n = n * 10 + (unsigned)(*s - '0');
-    return *s ? def : n;
-}
-
 int app_main(void)
 {
     char test[16];

@@ -26,6 +26,4 @@ int test_bench(void);
 /* Run fn(arg) on every online CPU at once (each AP in its idle loop, the
  * boot CPU too) and wait for all.  0 or -XEN_ETIMEDOUT. */
 long run_on_all_cpus(void (*fn)(void *), void *arg);
-/* A number from the command line, or def. */
-unsigned cmdline_uint(const char *key, unsigned def);
 #endif

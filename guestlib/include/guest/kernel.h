@@ -60,6 +60,8 @@ void idt_set_gate(unsigned vector, const void *handler);
 void idt_load(void);
 const char *cmdline_get(const char *key, char *buf, size_t len);
 bool cmdline_has(const char *key);
+/* KEY=N as a decimal number; def when absent, empty or not a number. */
+unsigned cmdline_uint(const char *key, unsigned def);
 
 /* Platform services, only used when no Xen was found (QEMU, bare metal). */
 void serial_init(void);
