@@ -58,6 +58,7 @@ static int create(struct xs_pvdev *dev, const void *vcfg, char *err, size_t errl
     }
     be->dev = dev;
     be->disk.fd = -1;
+    be->rogue = cfg->rogue;
     dev->priv = be;
     char derr[384] = "";
     if (xs_blk_disk_open(&be->disk, cfg, derr, sizeof(derr))) {
@@ -262,6 +263,15 @@ const struct xs_pvdev_kind xs_blkback_kind = {
     .disconnect = disconnect,
     .destroy = destroy,
 };
+
+int xs_blkback_rogue_parse(const char *name)
+{
+    static const char *const names[] = {"honest", "bad-id", "bad-status", "bad-op",
+                                        "rsp-prod"};
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+        if (!strcmp(names[i], name)) return i;
+    return -1;
+}
 
 const struct xs_blkback_stats *xs_blkback_stats(const struct xs_pvdev *dev)
 {

@@ -17,11 +17,26 @@
 #define XS_BLKBACK_MAX_PGRANTS       1056u /* xen_blkif_max_pgrants, per ring */
 #define XS_BLKBACK_SECTOR            512u
 
+/* A deliberately broken backend, to test frontends' response checks:
+ * response number XS_BLKBACK_ROGUE_AT (counting from 0 per device) gets a
+ * wrong id, status or operation, or the response producer jumps ahead. */
+enum xs_blkback_rogue {
+    XS_BLKBACK_HONEST,
+    XS_BLKBACK_BAD_ID,
+    XS_BLKBACK_BAD_STATUS,
+    XS_BLKBACK_BAD_OP,
+    XS_BLKBACK_RSP_PROD,
+};
+#define XS_BLKBACK_ROGUE_AT 20u
+/* "bad-id", "bad-status", "bad-op", "rsp-prod" -> the mode, or -1. */
+int xs_blkback_rogue_parse(const char *name);
+
 /* The disk behind a vbd device (xs_pvdev_add's cfg for "vbd"). */
 struct xs_blkback_cfg {
     const char *path;  /* raw image file, or NULL for a disk in memory */
     uint64_t size_mib; /* the memory disk's size (1..XS_BLKBACK_MAX_MIB) */
     bool readonly;
+    enum xs_blkback_rogue rogue;
 };
 #define XS_BLKBACK_MAX_MIB (1u << 20)
 

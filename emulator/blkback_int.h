@@ -50,6 +50,8 @@ struct blkback {
     struct blk_ring rings[XS_BLKBACK_MAX_QUEUES];
     unsigned nr_rings;
     bool persistent; /* both ends said feature-persistent */
+    enum xs_blkback_rogue rogue;
+    uint64_t responses; /* written so far (the rogue's clock) */
     /* Private copies: a request's data and its indirect segment list. */
     uint8_t *bounce; /* XS_BLKBACK_MAX_INDIRECT_SEGS pages */
     struct blkif_request_segment segs[XS_BLKBACK_MAX_INDIRECT_SEGS];

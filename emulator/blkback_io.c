@@ -179,10 +179,18 @@ static void respond(struct req_ctx *q, int16_t status)
     struct blk_ring *r = q->r;
     blkif_response_t *rsp = RING_GET_RESPONSE(&r->br, r->br.rsp_prod_pvt);
     /* Written field by field: the slot is shared memory. */
-    rsp->id = q->id;
-    rsp->operation = q->op;
-    rsp->status = status;
+    bool lie = r->be->rogue && r->be->responses++ == XS_BLKBACK_ROGUE_AT;
+    rsp->id = lie && r->be->rogue == XS_BLKBACK_BAD_ID ? q->id ^ 0x5a5a0000u : q->id;
+    rsp->operation = lie && r->be->rogue == XS_BLKBACK_BAD_OP ? q->op ^ 0x80 : q->op;
+    rsp->status = lie && r->be->rogue == XS_BLKBACK_BAD_STATUS ? 7 : status;
     r->br.rsp_prod_pvt++;
+    if (lie) {
+        xs_log(r->be->dev->sim,
+               "xensim: %s ring %u: rogue backend: corrupting response %u",
+               r->be->dev->who, r->idx, r->br.rsp_prod_pvt - 1);
+        /* The producer runs ahead of every response actually written. */
+        if (r->be->rogue == XS_BLKBACK_RSP_PROD) r->br.rsp_prod_pvt += 100;
+    }
     if (status == BLKIF_RSP_ERROR) r->be->stats.errors++;
     if (status == BLKIF_RSP_EOPNOTSUPP) r->be->stats.unsupported++;
 }

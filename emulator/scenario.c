@@ -6,6 +6,7 @@
  * the file and line.  All state lives in the caller's struct or in locals,
  * so any number of parses may run in one process. */
 #include "scenario.h"
+#include "blkback.h"
 
 #include <errno.h>
 #include <regex.h>
@@ -661,6 +662,15 @@ static int st_disk(struct pctx *c, const struct toks *tk)
             if (parse_range(c, "disk id", t->val, 0, 65535, &v) < 0) return -1;
             dk.id = (unsigned)v;
             have_id = true;
+        } else if (strcmp(t->key, "rogue") == 0) {
+            if (dk.rogue) return fail(c, "disk %s: duplicate key 'rogue'", dt->val);
+            dk.rogue = xs_blkback_rogue_parse(t->val);
+            if (dk.rogue <= 0)
+                return fail(
+                    c,
+                    "disk %s: rogue must be bad-id, bad-status, bad-op or rsp-prod, "
+                    "not '%s'",
+                    dt->val, show(t->val, t->len, b, sizeof(b)));
         } else if (strcmp(t->key, "attach") == 0 || strcmp(t->key, "detach") == 0) {
             bool at = t->key[0] == 'a';
             if (at ? have_at : have_dt)
@@ -671,8 +681,8 @@ static int st_disk(struct pctx *c, const struct toks *tk)
             *(at ? &have_at : &have_dt) = true;
         } else {
             return fail(c,
-                        "disk %s: unknown key '%s' (expected path, size, id, attach or "
-                        "detach)",
+                        "disk %s: unknown key '%s' (expected path, size, id, attach, "
+                        "detach or rogue)",
                         dt->val, SHOW(t->key, b));
         }
     }

@@ -81,6 +81,7 @@ struct xs_scn_disk {
     unsigned id;        /* virtual-device: 51712 (xvda), 51728 (xvdb)... */
     uint64_t attach_ns; /* 0: there from the start */
     uint64_t detach_ns; /* 0: never */
+    int rogue;          /* enum xs_blkback_rogue: a deliberately broken backend */
     int line;
 };
 

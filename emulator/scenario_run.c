@@ -19,7 +19,8 @@ static struct xs_pvdev *disk_add(struct xs_sim *sim, const struct xs_scenario *s
     char path[PATH_MAX];
     struct xs_blkback_cfg bc = {.path = dk->path[0] ? path : NULL,
                                 .size_mib = dk->size_mib,
-                                .readonly = dk->readonly};
+                                .readonly = dk->readonly,
+                                .rogue = (enum xs_blkback_rogue)dk->rogue};
     if (xs_scenario_disk_path(scn, i, path, sizeof(path))) {
         snprintf(err, errlen, "disk path is too long");
         return NULL;

@@ -9,7 +9,7 @@ import re
 
 from conftest import ROOT
 
-SEEDS = os.environ.get("XENSIM_BLK_SEEDS", "1..5")
+SEEDS = os.environ.get("XENSIM_BLK_SEEDS", "1..25")
 SECTOR = 512
 MIB = 1 << 20
 
@@ -26,7 +26,7 @@ def console(res, dom="g"):
 
 
 def test_scenarios_pass_every_seed_deterministically(run):
-    for name in ("blk-io", "blk-indirect", "blk-hotplug"):
+    for name in ("blk-io", "blk-indirect", "blk-hotplug", "blk-rogue"):
         scn = ROOT / "scenarios" / f"{name}.scn"
         res = run(["explore", scn, "--seeds", SEEDS, "--check-determinism"], timeout=600)
         assert res.status == 0, res.describe()

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "scenario.h"
+#include "blkback.h"
 #include "unit.h"
 
 #define ERRLEN 512
@@ -1025,7 +1026,7 @@ START_TEST(test_disk)
                                          "disk g size=4\n"
                                          "disk g path=img/a.raw readonly\n"
                                          "disk h path=/abs/b.raw id=51728\n"
-                                         "disk h size=1 readonly id=7\n"
+                                         "disk h size=1 readonly id=7 rogue=bad-op\n"
                                          "disk h size=2 attach=5ms detach=1s\n"
                                          "device vbd frontend=g backend=h id=51744\n",
                                          err, ERRLEN) == 0,
@@ -1046,6 +1047,8 @@ START_TEST(test_disk)
     ck_assert_uint_eq(s.disks[0].detach_ns, 0);
     ck_assert_uint_eq(s.disks[4].attach_ns, 5000000);
     ck_assert_uint_eq(s.disks[4].detach_ns, 1000000000);
+    ck_assert_int_eq(s.disks[3].rogue, XS_BLKBACK_BAD_OP);
+    ck_assert_int_eq(s.disks[4].rogue, XS_BLKBACK_HONEST);
     char path[256];
     ck_assert_int_eq(xs_scenario_disk_path(&s, 0, path, sizeof(path)), 0);
     ck_assert_str_eq(path, "");
@@ -1071,6 +1074,11 @@ START_TEST(test_disk)
     expect_error(DG "disk g size=1 ro\n", "t.scn:2: ", "unexpected 'ro'");
     expect_error(DG "disk g size=1 colour=red\n", "t.scn:2: ", "unknown key 'colour'");
     expect_error(DG "disk g size=1 attach=5\n", "t.scn:2: ", "disk attach: missing unit");
+    expect_error(DG "disk g size=1 rogue=evil\n", "t.scn:2: ",
+                 "rogue must be bad-id, bad-status, bad-op or rsp-prod, not 'evil'");
+    expect_error(DG "disk g size=1 rogue=honest\n", "t.scn:2: ", "rogue must be");
+    expect_error(DG "disk g size=1 rogue=bad-id rogue=bad-op\n",
+                 "t.scn:2: ", "duplicate key 'rogue'");
     expect_error(DG "disk g size=1 detach=0s\n",
                  "t.scn:2: ", "disk detach must be greater than 0");
     expect_error(DG "disk g size=1 attach=1ms attach=2ms\n",

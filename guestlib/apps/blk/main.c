@@ -18,7 +18,9 @@
  * discard=0 (leave the pattern whole), verify=1 (only read sectors
  * [0, 256) and check the pattern someone else wrote; a write must be
  * refused if the disk is read-only), hotplug=1 (wait for the disk to be
- * hot-plugged, use it, wait for it to be unplugged, close). */
+ * hot-plugged, use it, wait for it to be unplugged, close), rogue=1 (the
+ * backend corrupts a response: read until a request fails, the device must
+ * then be broken). */
 #include <guest/blkfront.h>
 #include <guest/kernel.h>
 #include <guest/mm.h>
@@ -225,6 +227,21 @@ static int hotplug(uint8_t *buf)
     return 0;
 }
 
+/* rogue=1: a backend that lies once; blkfront must notice and stop. */
+static void rogue(struct blkfront *bf, uint8_t *buf)
+{
+    long rc = 0;
+    unsigned i;
+    for (i = 0; i < 64 && !rc; i++)
+        rc = blkfront_read(bf, 8 * i, buf, PAGE_SIZE);
+    printk("blk: rogue backend: read %u failed: %ld; device broken: %s\n", i - 1, rc,
+           blkfront_broken(bf) ? "yes" : "no");
+    CHECK(rc == -XEN_EIO && blkfront_broken(bf), "the bad response went unnoticed");
+    long again = blkfront_read(bf, 0, buf, PAGE_SIZE);
+    printk("blk: rogue backend: a read afterwards: %ld\n", again);
+    CHECK(again == -XEN_EIO, "a broken device took a request");
+}
+
 int app_main(void)
 {
     if (!boot.xen) {
@@ -256,8 +273,11 @@ int app_main(void)
     }
     uint8_t *buf = buf_alloc(PATTERN_END * SECT + PAGE_SIZE);
     if (!buf) return 1;
-    if (cmdline_uint("verify", 0)) {
-        verify_only(bf, buf);
+    if (cmdline_uint("verify", 0) || cmdline_uint("rogue", 0)) {
+        if (cmdline_uint("rogue", 0))
+            rogue(bf, buf);
+        else
+            verify_only(bf, buf);
         rc = blkfront_close(bf);
         CHECK(rc == 0, "close: %ld", rc);
         if (failures) {
