@@ -351,3 +351,17 @@ void spin_unlock(spinlock_t *l)
 {
     __atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
 }
+
+long smp_call_all(void (*fn)(void *), void *arg, uint64_t timeout_ns)
+{
+    unsigned self = smp_processor_id();
+    long rc = 0;
+    for (unsigned cpu = 0; cpu < nr_cpus; cpu++)
+        if (cpu != self && cpu_online(cpu) && smp_call_async(cpu, fn, arg))
+            rc = -XEN_ETIMEDOUT;
+    fn(arg);
+    for (unsigned cpu = 0; cpu < nr_cpus; cpu++)
+        if (cpu != self && cpu_online(cpu) && smp_call_wait(cpu, timeout_ns))
+            rc = -XEN_ETIMEDOUT;
+    return rc;
+}

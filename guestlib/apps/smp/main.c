@@ -53,20 +53,6 @@ const char *errname(long rc)
     }
 }
 
-long run_on_all_cpus(void (*fn)(void *), void *arg)
-{
-    unsigned self = smp_processor_id();
-    long rc = 0;
-    for (unsigned cpu = 0; cpu < nr_cpus; cpu++)
-        if (cpu != self && cpu_online(cpu) && smp_call_async(cpu, fn, arg))
-            rc = -XEN_ETIMEDOUT;
-    fn(arg);
-    for (unsigned cpu = 0; cpu < nr_cpus; cpu++)
-        if (cpu != self && cpu_online(cpu) && smp_call_wait(cpu, SMP_TIMEOUT_NS))
-            rc = -XEN_ETIMEDOUT;
-    return rc;
-}
-
 int app_main(void)
 {
     char test[16];

@@ -18,9 +18,8 @@ int test_timers(void);
 int test_limits(void);
 int test_bench(void);
 
-/* Run fn(arg) on every online CPU at once (each AP in its idle loop, the
- * boot CPU last, itself) and wait for all.  0 or -XEN_ETIMEDOUT. */
-long run_on_all_cpus(void (*fn)(void *), void *arg);
+/* Every online CPU runs fn(arg) at once (guest/smp.h). */
+#define run_on_all_cpus(fn, arg) smp_call_all((fn), (arg), SMP_TIMEOUT_NS)
 /* "EINVAL" for -XEN_EINVAL, "0" for 0, a number otherwise. */
 const char *errname(long rc);
 #endif

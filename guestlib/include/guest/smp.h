@@ -65,6 +65,10 @@ long smp_call(unsigned cpu, void (*fn)(void *), void *arg);
  * for completion.  On the calling CPU itself fn runs at once. */
 long smp_call_async(unsigned cpu, void (*fn)(void *), void *arg);
 long smp_call_wait(unsigned cpu, uint64_t timeout_ns);
+/* Run fn(arg) on every online CPU at once (each other CPU in its idle
+ * loop, the caller itself too) and wait up to timeout_ns for each.  0, or
+ * -XEN_ETIMEDOUT if a CPU did not finish in time. */
+long smp_call_all(void (*fn)(void *), void *arg, uint64_t timeout_ns);
 
 /* Every online CPU runs setup, then (once all have) action, then (once
  * all have) teardown; the caller takes part.  NULL steps are skipped.
