@@ -119,6 +119,10 @@ $(BUILD)/xsbench: $(BUILD)/bench/xsbench.o $(BUILD)/libxensim.a
 $(BUILD)/blkbench: $(BUILD)/bench/blkbench.o $(BUILD)/libxensim.a
 	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
 
+$(BUILD)/migbench: $(BUILD)/bench/migbench.o $(BUILD)/libxensim.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
+
+bench: $(BUILD)/migbench
 bench: all $(BUILD)/xsbench $(BUILD)/blkbench
 	bash ci/bench $(BUILD)
 
@@ -166,6 +170,127 @@ fuzz/blkback_requests_seed_corpus.zip: $(wildcard fuzz/corpus/blkback_requests/*
 	$(PYTHON) -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w"); \
 	    [z.write(f, os.path.basename(f)) for f in sorted(sys.argv[2:])]; z.close()' $@ $^
 
+# netback against a hostile frontend and a peer vif, through the whole
+# emulator; seeds are written by fuzz/netback_requests_seeds.py.
+NET_FUZZ_SRC := fuzz/netback_requests.c $(filter-out emulator/main.c,$(EMU_C)) $(EMU_S)
+fuzz: $(FUZZ_BUILD)/netback_requests fuzz/netback_requests_seed_corpus.zip
+
+$(FUZZ_BUILD)/netback_requests: $(NET_FUZZ_SRC) $(wildcard emulator/*.h) Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags capstone 2>/dev/null) -o $@ \
+	    $(NET_FUZZ_SRC) $(EMU_LIBS)
+
+fuzz/netback_requests_seed_corpus.zip: $(wildcard fuzz/corpus/netback_requests/*)
+	$(PYTHON) -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w"); \
+	    [z.write(f, os.path.basename(f)) for f in sorted(sys.argv[2:])]; z.close()' $@ $^
+
+fuzz-smoke: fuzz-smoke-netback
+fuzz-smoke-netback: fuzz
+	@mkdir -p $(FUZZ_BUILD)/corpus-netback_requests
+	$(FUZZ_BUILD)/netback_requests -runs=2000 -seed=1 -dict=fuzz/netback_requests.dict \
+	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-netback_requests \
+	    fuzz/corpus/netback_requests
+.PHONY: fuzz-smoke-netback
+
+# The libxc migration stream reader (and a stream into a domain image); its
+# seeds are written by fuzz/migstream_corpus.c (`make migstream-corpus`).
+MIGSTREAM_FUZZ_SRC := fuzz/migstream_read.c $(filter-out emulator/main.c,$(EMU_C)) $(EMU_S)
+fuzz: $(FUZZ_BUILD)/migstream_read fuzz/migstream_read_seed_corpus.zip
+
+$(FUZZ_BUILD)/migstream_read: $(MIGSTREAM_FUZZ_SRC) $(wildcard emulator/*.h) Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags capstone 2>/dev/null) -o $@ \
+	    $(MIGSTREAM_FUZZ_SRC) $(EMU_LIBS)
+
+fuzz/migstream_read_seed_corpus.zip: $(wildcard fuzz/corpus/migstream_read/*)
+	$(PYTHON) -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w"); \
+	    [z.write(f, os.path.basename(f)) for f in sorted(sys.argv[2:])]; z.close()' $@ $^
+
+$(BUILD)/fuzz/%.o: fuzz/%.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(EMU_CFLAGS) -c -o $@ $<
+
+$(BUILD)/migstream_corpus: $(BUILD)/fuzz/migstream_corpus.o $(BUILD)/libxensim.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
+
+migstream-corpus: $(BUILD)/migstream_corpus
+	@mkdir -p fuzz/corpus/migstream_read
+	$(BUILD)/migstream_corpus fuzz/corpus/migstream_read
+
+fuzz-smoke: fuzz-smoke-migstream
+fuzz-smoke-migstream: fuzz
+	@mkdir -p $(FUZZ_BUILD)/corpus-migstream_read
+	$(FUZZ_BUILD)/migstream_read -runs=20000 -seed=1 -dict=fuzz/migstream_read.dict \
+	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-migstream_read \
+	    fuzz/corpus/migstream_read
+
+# guestlib's netfront (the `net` guest app, run in a simulation) against a
+# backend played by the harness; it loads $(BUILD)/guests/net.elf.
+NETFRONT_FUZZ_SRC := fuzz/netfront_responses.c $(filter-out emulator/main.c,$(EMU_C)) $(EMU_S)
+fuzz: $(FUZZ_BUILD)/netfront_responses fuzz/netfront_responses_seed_corpus.zip
+
+$(FUZZ_BUILD)/netfront_responses: $(NETFRONT_FUZZ_SRC) $(wildcard emulator/*.h) Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags capstone 2>/dev/null) -o $@ \
+	    $(NETFRONT_FUZZ_SRC) $(EMU_LIBS)
+
+fuzz/netfront_responses_seed_corpus.zip: $(wildcard fuzz/corpus/netfront_responses/*)
+	$(PYTHON) -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w"); \
+	    [z.write(f, os.path.basename(f)) for f in sorted(sys.argv[2:])]; z.close()' $@ $^
+
+# Each input boots a guest (~50 inputs/s): a few hundred runs.
+fuzz-smoke: fuzz-smoke-netfront
+fuzz-smoke-netfront: $(FUZZ_BUILD)/netfront_responses fuzz/netfront_responses_seed_corpus.zip \
+                     $(BUILD)/guests/net.elf
+	@mkdir -p $(FUZZ_BUILD)/corpus-netfront_responses
+	NETFRONT_FUZZ_GUEST=$(BUILD)/guests/net.elf $(FUZZ_BUILD)/netfront_responses -runs=500 \
+	    -seed=1 -dict=fuzz/netfront_responses.dict -artifact_prefix=$(FUZZ_BUILD)/ \
+	    $(FUZZ_BUILD)/corpus-netfront_responses fuzz/corpus/netfront_responses
+.PHONY: fuzz-smoke-netfront
+
+# guestlib's blkfront (the `blk` guest app, mode fuzz=1, run in a simulation)
+# against a backend played by the harness; seeds are written by
+# fuzz/blkfront_responses_seeds.py.  Its guest, found next to the binary, is
+# the blk app with blkfront.c built by clang with inline 8-bit counters: the
+# harness hands them to libFuzzer, which then sees the guest's coverage.
+BLKFRONT_FUZZ_SRC := fuzz/blkfront_responses.c $(filter-out emulator/main.c,$(EMU_C)) $(EMU_S)
+BLKFRONT_FUZZ_GUEST_OBJ := $(filter-out %/kernel/blkfront.o,$(GL_OBJ)) \
+    $(patsubst guestlib/%.c,$(BUILD)/guestlib/%.o,$(wildcard guestlib/apps/blk/*.c))
+fuzz: $(FUZZ_BUILD)/blkfront_responses $(FUZZ_BUILD)/guests/blk.elf \
+      fuzz/blkfront_responses_seed_corpus.zip
+
+$(FUZZ_BUILD)/blkfront_responses: $(BLKFRONT_FUZZ_SRC) $(wildcard emulator/*.h) Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags capstone 2>/dev/null) -o $@ \
+	    $(BLKFRONT_FUZZ_SRC) $(EMU_LIBS)
+
+$(FUZZ_BUILD)/guests/blkfront-cov.o: guestlib/kernel/blkfront.c \
+        $(wildcard guestlib/include/guest/*.h) Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(GUEST_CFLAGS) -fsanitize-coverage=inline-8bit-counters -c -o $@ $<
+
+$(FUZZ_BUILD)/guests/blkfront_responses_guest.o: fuzz/blkfront_responses_guest.c Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/guests/blk.elf: $(FUZZ_BUILD)/guests/blkfront-cov.o \
+        $(FUZZ_BUILD)/guests/blkfront_responses_guest.o $(BLKFRONT_FUZZ_GUEST_OBJ) \
+        $(BUILD)/guestlib/link.ld
+	$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
+
+fuzz/blkfront_responses_seed_corpus.zip: $(wildcard fuzz/corpus/blkfront_responses/*)
+	$(PYTHON) -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w"); \
+	    [z.write(f, os.path.basename(f)) for f in sorted(sys.argv[2:])]; z.close()' $@ $^
+
+# Each input boots a guest (10-50 inputs/s): a few hundred runs.
+fuzz-smoke: fuzz-smoke-blkfront
+fuzz-smoke-blkfront: fuzz
+	@mkdir -p $(FUZZ_BUILD)/corpus-blkfront_responses
+	$(FUZZ_BUILD)/blkfront_responses -runs=300 -seed=1 -dict=fuzz/blkfront_responses.dict \
+	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-blkfront_responses \
+	    fuzz/corpus/blkfront_responses
+.PHONY: fuzz-smoke-blkfront
+
 # A short run: new inputs go to a scratch directory, the seeds stay as they are.
 fuzz-smoke: fuzz
 	@mkdir -p $(FUZZ_BUILD)/corpus-xenstore_wire
@@ -175,7 +300,7 @@ fuzz-smoke: fuzz
 	$(FUZZ_BUILD)/console_ring -runs=20000 -seed=1 -dict=fuzz/console_ring.dict \
 	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-console_ring fuzz/corpus/console_ring
 	@mkdir -p $(FUZZ_BUILD)/corpus-blkback_requests
-	$(FUZZ_BUILD)/blkback_requests -runs=3000 -seed=1 \
+	$(FUZZ_BUILD)/blkback_requests -runs=3000 -seed=1 -dict=fuzz/blkback_requests.dict \
 	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-blkback_requests \
 	    fuzz/corpus/blkback_requests
 
@@ -183,6 +308,7 @@ clean:
 	rm -rf build build-asan build-cov build-fuzz fuzz/*_seed_corpus.zip
 
 .PHONY: all unit integration deps check demo bench coverage clean fuzz fuzz-smoke
+.PHONY: fuzz-smoke-migstream migstream-corpus
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -151,19 +151,27 @@ int xs_console_domain_created(struct xs_domain *d, char *err, size_t errlen)
     uint64_t pfn = xs_console_ring_pfn(d);
     struct xencons_interface *intf = xs_gpa_ptr(d, pfn * XS_PAGE_SIZE, XS_PAGE_SIZE);
     struct xs_console_be *be = calloc(1, sizeof(*be));
-    long port = intf && be ? xs_evtchn_alloc_unbound_for(d, 0) : -1;
+    long port =
+        intf && be ? xs_evtchn_alloc_unbound_from(d, 0, d->toolstack_port_min) : -1;
     if (!be || !intf || port < 0) {
         free(be);
         snprintf(err, errlen, "domain %s: no console ring page or event channel",
                  d->name);
         return -1;
     }
-    memset(intf, 0, XS_PAGE_SIZE);
+    /* A restored domain's ring came with its memory: xenconsoled carries on
+     * from its indexes (output left unread at suspend was taken then). */
+    if (!d->restored) memset(intf, 0, XS_PAGE_SIZE);
     be->dom = d;
     be->pfn = pfn;
     be->port = (evtchn_port_t)port;
     be->in_fd = -1;
     xs_conring_init(&be->ring, intf, &be_ops, be);
+    if (d->restored) {
+        be->ring.out_cons = __atomic_load_n(&intf->out_cons, __ATOMIC_ACQUIRE);
+        be->ring.in_prod = __atomic_load_n(&intf->in_prod, __ATOMIC_ACQUIRE);
+        be->ring.in_cons_seen = __atomic_load_n(&intf->in_cons, __ATOMIC_ACQUIRE);
+    }
     d->console_be = be;
     /* xenconsoled maps the ring through this grant. */
     if (xs_gnttab_seed(d, GNTTAB_RESERVED_CONSOLE, 0, pfn)) {
@@ -199,6 +207,32 @@ void xs_console_domain_destroyed(struct xs_domain *d)
 int xs_console_input(struct xs_domain *d, const void *buf, size_t len)
 {
     return d->console_be ? xs_conring_input(&d->console_be->ring, buf, len) : -1;
+}
+
+void xs_console_save_input(struct xs_domain *d, struct xs_console_pending *p)
+{
+    *p = (struct xs_console_pending){NULL, 0, -1};
+    struct xs_console_be *be = d->console_be;
+    if (!be) return;
+    size_t n = xs_conring_input_pending(&be->ring);
+    if (n && (p->buf = malloc(n))) {
+        memcpy(p->buf, be->ring.input + be->ring.input_head, n);
+        p->len = n;
+    }
+    p->fd = be->in_fd;
+    be->in_fd = -1;
+}
+
+void xs_console_restore_input(struct xs_domain *d, struct xs_console_pending *p)
+{
+    if (d && d->console_be) {
+        if (p->len && xs_conring_input(&d->console_be->ring, p->buf, p->len))
+            xs_log(d->sim, "xensim: domain %u (%s): console input dropped", d->domid,
+                   d->name);
+        d->console_be->in_fd = p->fd;
+    }
+    free(p->buf);
+    *p = (struct xs_console_pending){NULL, 0, -1};
 }
 
 void xs_console_attach_fd(struct xs_domain *d, int fd)

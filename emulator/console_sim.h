@@ -40,6 +40,17 @@ void xs_console_attach_fd(struct xs_domain *d, int fd);
  * clients watches it too (xenstore_sim.c). */
 int xs_console_input_fd(struct xs_sim *sim);
 
+/* Input a domain had not yet received, kept across its resume in a new
+ * domain (suspend.c): save takes it (and the fd feeding it) from d;
+ * restore queues it for d (NULL: drop it) and frees the copy. */
+struct xs_console_pending {
+    char *buf;
+    size_t len;
+    int fd;
+};
+void xs_console_save_input(struct xs_domain *d, struct xs_console_pending *p);
+void xs_console_restore_input(struct xs_domain *d, struct xs_console_pending *p);
+
 /* Guest frame of the ring page, and the engine (tests). */
 uint64_t xs_console_ring_pfn(const struct xs_domain *d);
 const struct xs_conring *xs_console_ring(const struct xs_domain *d);

@@ -23,7 +23,8 @@
 #define XS_SPECIAL_PAGES 8ULL
 #define XS_MAX_SLOTS     1024
 
-static int map_ram(struct xs_domain *d, char *err, size_t errlen)
+static int map_ram(struct xs_domain *d, const struct xs_domain_config *cfg, char *err,
+                   size_t errlen)
 {
     uint64_t memfd_bytes = d->ram_bytes + XS_PAGE_SIZE; /* + shared_info */
     d->memfd = memfd_create(d->name, MFD_CLOEXEC);
@@ -33,8 +34,12 @@ static int map_ram(struct xs_domain *d, char *err, size_t errlen)
         return -1;
     }
     /* Claim a whole slot of address space so stray guest accesses past RAM
-     * fault instead of landing in another domain or in xensim. */
-    for (uint64_t slot = 0; slot < XS_MAX_SLOTS; slot++) {
+     * fault instead of landing in another domain or in xensim.  A restore
+     * needs the very slot its image was taken at (guest pointers are host
+     * addresses). */
+    uint64_t first = cfg->fixed_slot ? cfg->slot : 0;
+    uint64_t last = cfg->fixed_slot ? cfg->slot + 1 : XS_MAX_SLOTS;
+    for (uint64_t slot = first; slot < last && slot < XS_MAX_SLOTS; slot++) {
         void *want = (void *)(uintptr_t)(XS_DIRECTMAP_BASE + slot * XS_SLOT_SIZE);
         void *got = mmap(
             want, XS_SLOT_SIZE, PROT_NONE,
@@ -47,8 +52,14 @@ static int map_ram(struct xs_domain *d, char *err, size_t errlen)
         if (got != MAP_FAILED) munmap(got, XS_SLOT_SIZE);
     }
     if (!d->base) {
-        snprintf(err, errlen, "domain %s: no free address-space slot for guest RAM",
-                 d->name);
+        if (cfg->fixed_slot)
+            snprintf(err, errlen,
+                     "domain %s: direct-map base %#llx (slot %llu) is not free", d->name,
+                     (unsigned long long)(XS_DIRECTMAP_BASE + cfg->slot * XS_SLOT_SIZE),
+                     (unsigned long long)cfg->slot);
+        else
+            snprintf(err, errlen, "domain %s: no free address-space slot for guest RAM",
+                     d->name);
         return -1;
     }
     if (mmap(d->base, d->ram_bytes, PROT_READ | PROT_WRITE | PROT_EXEC,
@@ -79,8 +90,26 @@ static void build_memmap(struct xs_domain *d)
     d->nr_memmap = 2;
 }
 
-struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_config *cfg,
-                                   char *err, size_t errlen)
+static bool domid_in_use(const struct xs_sim *sim, domid_t id)
+{
+    for (unsigned i = 0; i < sim->nr_domains; i++)
+        if (sim->domains[i]->domid == id) return true;
+    return false;
+}
+
+/* As Xen: the next domid after the newest one, never 0 or a reserved one,
+ * so a restored domain gets a new number. */
+static domid_t next_domid(const struct xs_sim *sim)
+{
+    domid_t id = sim->last_domid;
+    do
+        id = (unsigned)id + 1 >= DOMID_FIRST_RESERVED ? 1 : (domid_t)(id + 1);
+    while (domid_in_use(sim, id));
+    return id;
+}
+
+struct xs_domain *xs_domain_alloc(struct xs_sim *sim, const struct xs_domain_config *cfg,
+                                  char *err, size_t errlen)
 {
     if (sim->nr_domains >= XS_MAX_DOMAINS) {
         snprintf(err, errlen, "too many domains (at most %d)", XS_MAX_DOMAINS);
@@ -104,7 +133,7 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     d->sim = sim;
     d->memfd = -1;
     d->index = sim->nr_domains;
-    d->domid = (domid_t)(sim->nr_domains + 1); /* 0 is Dom0: xensim itself */
+    d->domid = next_domid(sim); /* 0 is Dom0: xensim itself */
     snprintf(d->name, sizeof(d->name), "%s", cfg->name);
     d->hc_mode = cfg->hypercalls;
     d->ram_bytes = cfg->memory_mib << 20;
@@ -112,17 +141,8 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     d->hypercall_page_gpa = XS_NO_GPA;
     d->end_state = XS_END_RUNNING;
     d->shutdown_code = -1;
-    if (xs_image_open(&d->image, cfg->image_path, err, errlen) || map_ram(d, err, errlen))
-        goto fail;
+    if (map_ram(d, cfg, err, errlen)) goto fail;
     build_memmap(d);
-    if (xs_image_load(&d->image, d->base, d->memmap[0].size, err, errlen)) goto fail;
-    struct xs_start_info_layout lay;
-    uint64_t si_pa = (d->image.paddr_hi + XS_PAGE_SIZE - 1) & ~(XS_PAGE_SIZE - 1);
-    if (xs_start_info_build(d->base, d->memmap[0].size, si_pa,
-                            cfg->cmdline ? cfg->cmdline : "", d->memmap, d->nr_memmap,
-                            NULL, 0, &lay, err, errlen))
-        goto fail;
-    d->start_info_pa = lay.start_info_pa;
     d->nr_vcpus = cfg->vcpus;
     d->vcpus = calloc(cfg->vcpus, sizeof(*d->vcpus));
     if (!d->vcpus) {
@@ -143,6 +163,41 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     }
     if (xs_evtchn_domain_init(d, err, errlen)) goto fail;
     if (xs_gnttab_domain_init(d, err, errlen)) goto fail;
+    return d;
+fail:
+    xs_domain_destroy(d);
+    return NULL;
+}
+
+int xs_domain_publish(struct xs_domain *d, char *err, size_t errlen)
+{
+    struct xs_sim *sim = d->sim;
+    xs_wallclock_init(d);
+    if (xs_xenstore_domain_created(d, err, errlen)) return -1;
+    if (xs_console_domain_created(d, err, errlen)) return -1; /* port after the store's */
+    d->index = sim->nr_domains;
+    sim->domains[sim->nr_domains++] = d;
+    sim->last_domid = d->domid;
+    uint64_t ta[3] = {d->ram_bytes, d->nr_vcpus, d->image.entry64};
+    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_DOMAIN_CREATE, 0, ta, 3,
+                  0, d->name, (uint32_t)strlen(d->name));
+    return 0;
+}
+
+struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_config *cfg,
+                                   char *err, size_t errlen)
+{
+    struct xs_domain *d = xs_domain_alloc(sim, cfg, err, errlen);
+    if (!d) return NULL;
+    if (xs_image_open(&d->image, cfg->image_path, err, errlen)) goto fail;
+    if (xs_image_load(&d->image, d->base, d->memmap[0].size, err, errlen)) goto fail;
+    struct xs_start_info_layout lay;
+    uint64_t si_pa = (d->image.paddr_hi + XS_PAGE_SIZE - 1) & ~(XS_PAGE_SIZE - 1);
+    if (xs_start_info_build(d->base, d->memmap[0].size, si_pa,
+                            cfg->cmdline ? cfg->cmdline : "", d->memmap, d->nr_memmap,
+                            NULL, 0, &lay, err, errlen))
+        goto fail;
+    d->start_info_pa = lay.start_info_pa;
     /* vCPU 0 starts where the PVH trampoline would have arrived. */
     struct xs_vcpu *v0 = &d->vcpus[0];
     v0->regs.rip = (uint64_t)(uintptr_t)d->base + d->image.entry64;
@@ -151,17 +206,36 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
     v0->regs.rflags = 0x2;
     v0->initialised = true;
     xs_vcpu_set_state(v0, XS_VCPU_RUNNABLE);
-    xs_wallclock_init(d);
-    if (xs_xenstore_domain_created(d, err, errlen)) goto fail;
-    if (xs_console_domain_created(d, err, errlen)) goto fail; /* port after the store's */
-    sim->domains[sim->nr_domains++] = d;
-    uint64_t ta[3] = {d->ram_bytes, d->nr_vcpus, d->image.entry64};
-    xs_trace_emit(&sim->trace, sim->vtime_ns, d->domid, 0, XS_TR_DOMAIN_CREATE, 0, ta, 3,
-                  0, d->name, (uint32_t)strlen(d->name));
+    if (xs_domain_publish(d, err, errlen)) goto fail;
     return d;
 fail:
     xs_domain_destroy(d);
     return NULL;
+}
+
+void xs_sim_remove_domain(struct xs_sim *sim, struct xs_domain *d)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < sim->nr_domains; i++)
+        if (sim->domains[i] != d) {
+            sim->domains[n] = sim->domains[i];
+            sim->domains[n]->index = n;
+            n++;
+        }
+    sim->nr_domains = n;
+}
+
+void xs_sim_move_domain(struct xs_sim *sim, struct xs_domain *d, unsigned index)
+{
+    xs_sim_remove_domain(sim, d);
+    if (index > sim->nr_domains) index = sim->nr_domains;
+    for (unsigned i = sim->nr_domains; i > index; i--) {
+        sim->domains[i] = sim->domains[i - 1];
+        sim->domains[i]->index = i;
+    }
+    sim->domains[index] = d;
+    d->index = index;
+    sim->nr_domains++;
 }
 
 void xs_domain_destroy(struct xs_domain *d)

@@ -240,6 +240,26 @@ long xs_evtchn_alloc_unbound_for(struct xs_domain *d, domid_t remote)
     return alloc_unbound(d, remote == DOMID_SELF ? d->domid : remote);
 }
 
+long xs_evtchn_alloc_unbound_from(struct xs_domain *d, domid_t remote, evtchn_port_t min)
+{
+    struct xs_evtchn_domain *ed = d->evtchn;
+    if (min <= ed->free_hint) return xs_evtchn_alloc_unbound_for(d, remote);
+    for (evtchn_port_t p = min; p < ed->abi->max_ports; p++) {
+        struct xs_evtchn *chn = xs_evtchn_from_port(d, p);
+        if (!chn) {
+            int rc = grow_to(d, p);
+            if (rc) return rc;
+            chn = xs_evtchn_from_port(d, p);
+        }
+        if (chn->state != XS_ECS_FREE || (ed->abi->is_busy && ed->abi->is_busy(d, chn)))
+            continue;
+        port_init(d, chn, XS_ECS_UNBOUND, 0);
+        chn->u.unbound_remote = remote == DOMID_SELF ? d->domid : remote;
+        return p;
+    }
+    return -XEN_ENOSPC;
+}
+
 static long evtchn_close(struct xs_domain *d, evtchn_port_t port)
 {
     struct xs_evtchn *chn = xs_evtchn_from_port(d, port);

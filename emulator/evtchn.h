@@ -37,6 +37,9 @@ bool xs_evtchn_is_unbound_for(struct xs_domain *d, evtchn_port_t port, domid_t r
 /* Allocate an unbound port in d for remote domain remote (for xensim's own
  * backends and the toolstack); returns the port or -XEN_errno. */
 long xs_evtchn_alloc_unbound_for(struct xs_domain *d, domid_t remote);
+/* The same, at the lowest free port >= min (a restored domain's toolstack
+ * ports, which must not be the old ones). */
+long xs_evtchn_alloc_unbound_from(struct xs_domain *d, domid_t remote, evtchn_port_t min);
 
 bool xs_evtchn_port_valid(struct xs_domain *d, evtchn_port_t port);
 /* The port's pending bit as the current ABI holds it. */

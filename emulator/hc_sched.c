@@ -7,6 +7,7 @@
 #include "evtchn.h"
 #include "guest_mem.h"
 #include "hypercall.h"
+#include "suspend.h"
 
 #define POLL_MAX_PORTS 128
 
@@ -74,6 +75,9 @@ static long sched_shutdown(struct xs_vcpu *v, uint64_t arg)
     if (xs_copy_from_guest(v->dom, &s, arg, sizeof(s))) return -XEN_EFAULT;
     if (s.reason > SHUTDOWN_MAX) return -XEN_EINVAL;
     int reason = v->dom->shutdown_code >= 0 ? v->dom->shutdown_code : (int)s.reason;
+    /* Suspend parks the domain for the toolstack (suspend.c): the call
+     * returns later, 1 if cancelled, 0 in a new domain. */
+    if (reason == SHUTDOWN_suspend) return xs_domain_suspend(v);
     xs_domain_end(v->dom, reason);
     return 0;
 }

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "scenario_run.h"
+#include "restore.h"
 #include "blkback.h"
+#include "netback.h"
 #include "console_sim.h"
 #include "sim.h"
 #include "xenstore.h"
@@ -298,6 +300,47 @@ static int cmd_explore(const char *self, int argc, char **argv)
     return status;
 }
 
+/* --nic's options, "switch=S,mac=M,pcap=P,queues=N" (any subset, any
+ * order), into n (strings copied): 0, or non-zero after the usage error. */
+struct boot_nic {
+    struct xs_netback_cfg cfg;
+    char sw[64], pcap[PATH_MAX];
+};
+
+static int parse_nic_opts(const char *opts, struct boot_nic *n)
+{
+    char buf[PATH_MAX + 128];
+    if (strlen(opts) >= sizeof(buf)) return usage_error("--nic: options too long");
+    strcpy(buf, opts);
+    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv;
+         kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) return usage_error("--nic: '%s' is not KEY=VALUE", kv);
+        *eq = '\0';
+        const char *v = eq + 1;
+        uint64_t q;
+        if (!strcmp(kv, "switch") && *v && strlen(v) < sizeof(n->sw) && !strchr(v, '/')) {
+            strcpy(n->sw, v);
+            n->cfg.bridge = n->sw;
+        } else if (!strcmp(kv, "mac")) {
+            if (xs_netback_parse_mac(v, n->cfg.mac) || (n->cfg.mac[0] & 1))
+                return usage_error("--nic: mac=%s is not a unicast XX:XX:XX:XX:XX:XX", v);
+            n->cfg.mac_set = true;
+        } else if (!strcmp(kv, "pcap") && *v && strlen(v) < sizeof(n->pcap)) {
+            strcpy(n->pcap, v);
+            n->cfg.pcap = n->pcap;
+        } else if (!strcmp(kv, "queues") && !parse_u64(v, &q) && q >= 1 &&
+                   q <= XS_NETBACK_MAX_QUEUES) {
+            n->cfg.max_queues = (unsigned)q;
+        } else {
+            return usage_error("--nic: bad option '%s=%s' (switch=NAME, mac=MAC, "
+                               "pcap=FILE, queues=1..%u)",
+                               kv, v, XS_NETBACK_MAX_QUEUES);
+        }
+    }
+    return 0;
+}
+
 static int cmd_boot(const char *self, int argc, char **argv)
 {
     (void)self;
@@ -310,6 +353,9 @@ static int cmd_boot(const char *self, int argc, char **argv)
     struct xs_blkback_cfg disks[4];
     char disk_paths[4][PATH_MAX];
     unsigned nr_disks = 0;
+    /* --nic [switch=S,mac=M,pcap=P,queues=N]: vif 0, 1, ... served by netback. */
+    struct boot_nic nics[4];
+    unsigned nr_nics = 0;
     for (int i = 0; i < argc; i++) {
         int r = common_opt(&o, argc, argv, &i);
         if (r < 0) return EXIT_BAD_INPUT;
@@ -352,6 +398,15 @@ static int cmd_boot(const char *self, int argc, char **argv)
                 (struct xs_blkback_cfg){.path = disk_paths[nr_disks], .readonly = ro};
             nr_disks++;
             i++;
+        } else if (!strcmp(a, "--nic")) {
+            if (nr_nics == 4) return usage_error("--nic: at most 4 nics");
+            struct boot_nic *n = &nics[nr_nics++];
+            memset(n, 0, sizeof(*n));
+            /* The options are optional: only a KEY=VALUE word is theirs. */
+            if (val && val[0] != '-' && strchr(val, '=')) {
+                if (parse_nic_opts(val, n)) return EXIT_BAD_INPUT;
+                i++;
+            }
         } else if (a[0] == '-' || dc.image_path) {
             return usage_error("boot: unexpected argument '%s'", a);
         } else {
@@ -395,6 +450,8 @@ static int cmd_boot(const char *self, int argc, char **argv)
         if (!xs_pvdev_add(&sim, "vbd", d, XS_SCN_DISK_ID0 + 16 * k, &disks[k], err,
                           sizeof(err)))
             d = NULL;
+    for (unsigned k = 0; d && k < nr_nics; k++)
+        if (!xs_pvdev_add(&sim, "vif", d, k, &nics[k].cfg, err, sizeof(err))) d = NULL;
     if (!d) {
         fprintf(stderr, "xensim: error: %s\n", err);
         xs_sim_destroy(&sim);
@@ -417,6 +474,231 @@ static int cmd_boot(const char *self, int argc, char **argv)
     xs_sim_destroy(&sim);
     if (clog) fclose(clog);
     return status;
+}
+
+/* "20ms", "1.5s" is not taken: N with an optional unit ns, us, ms or s. */
+static int parse_duration_ns(const char *s, uint64_t *ns)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mul;
+    } units[] = {{"ns", 1}, {"us", 1000}, {"ms", 1000000}, {"s", 1000000000}, {"", 1}};
+    char *end;
+    errno = 0;
+    if (!s || *s < '0' || *s > '9') return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno) return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcmp(end, units[i].unit)) {
+            if (v > UINT64_MAX / units[i].mul) return -1;
+            *ns = v * units[i].mul;
+            return 0;
+        }
+    return -1;
+}
+
+/* A path given on the command line, made absolute (scenario files resolve
+ * relative ones against their own directory). */
+static int absolute_path(const char *in, char *out, size_t len)
+{
+    char cwd[PATH_MAX];
+    if (in[0] == '/') return snprintf(out, len, "%s", in) < (int)len ? 0 : -1;
+    if (!getcwd(cwd, sizeof(cwd))) return -1;
+    return snprintf(out, len, "%s/%s", cwd, in) < (int)len ? 0 : -1;
+}
+
+/* xl save, driven by a scenario: run SCENARIO and at --at save DOMAIN to
+ * FILE (docs/migration.md).  The scenario's expectations are not checked. */
+static int cmd_save(const char *self, int argc, char **argv)
+{
+    (void)self;
+    struct common_opts o = {0};
+    default_guest_dir(o.guest_dir, sizeof(o.guest_dir));
+    const char *pos[3] = {NULL, NULL, NULL};
+    unsigned npos = 0;
+    uint64_t at_ns = 0, timeout_ns = 0;
+    bool have_at = false;
+    for (int i = 0; i < argc; i++) {
+        int r = common_opt(&o, argc, argv, &i);
+        if (r < 0) return EXIT_BAD_INPUT;
+        if (r) continue;
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--at") || !strcmp(a, "--timeout")) {
+            bool at = a[2] == 'a';
+            if (parse_duration_ns(val, at ? &at_ns : &timeout_ns))
+                return usage_error("%s needs a time (N, Nns, Nus, Nms or Ns)", a);
+            have_at |= at;
+            i++;
+        } else if (a[0] == '-' || npos == 3) {
+            return usage_error("save: unexpected argument '%s'", a);
+        } else {
+            pos[npos++] = a;
+        }
+    }
+    if (npos != 3)
+        return usage_error("usage: xensim save SCENARIO DOMAIN FILE --at TIME");
+    if (!have_at) return usage_error("save: when? (--at TIME, virtual time)");
+    struct xs_scenario scn;
+    if (load_scenario(&scn, pos[0])) return EXIT_BAD_INPUT;
+    int dom = -1;
+    for (unsigned i = 0; i < scn.nr_domains; i++)
+        if (!strcmp(scn.domains[i].name, pos[1])) dom = (int)i;
+    struct xs_scn_save *sv =
+        &scn.saves[scn.nr_saves < XS_SCN_MAX_SAVES ? scn.nr_saves : 0];
+    if (dom < 0 || scn.nr_saves == XS_SCN_MAX_SAVES) {
+        fprintf(stderr, "xensim: error: save: %s\n",
+                dom < 0 ? "no such domain in the scenario" : "too many saves");
+        xs_scenario_free(&scn);
+        return EXIT_BAD_INPUT;
+    }
+    *sv = (struct xs_scn_save){
+        .domain = (unsigned)dom, .at_ns = at_ns, .timeout_ns = timeout_ns};
+    if (absolute_path(pos[2], sv->file, sizeof(sv->file))) {
+        xs_scenario_free(&scn);
+        return usage_error("save: the file name is too long");
+    }
+    scn.nr_saves++;
+    bool bad;
+    FILE *clog = open_console_log(&o, &bad);
+    char *report = NULL;
+    size_t report_len = 0;
+    FILE *rf = bad ? NULL : open_memstream(&report, &report_len);
+    if (!rf) {
+        if (clog) fclose(clog);
+        xs_scenario_free(&scn);
+        return EXIT_BAD_INPUT;
+    }
+    struct xs_scenario_result res;
+    xs_scenario_run(&scn,
+                    &(struct xs_scenario_run_opts){.seed = o.seed,
+                                                   .guest_dir = o.guest_dir,
+                                                   .trace_path = o.trace,
+                                                   .console = o.quiet ? NULL : stdout,
+                                                   .report = rf,
+                                                   .log = stderr,
+                                                   .xenstore_socket = o.xenstore_socket,
+                                                   .console_log = clog},
+                    &res);
+    fclose(rf);
+    if (clog) fclose(clog);
+    int status = res.status == EXIT_BAD_INPUT ? EXIT_BAD_INPUT : res.saves_ok ? 0 : 1;
+    if (res.status == EXIT_BAD_INPUT)
+        fprintf(stderr, "xensim: error: %s\n", res.err);
+    else if (status == 0)
+        printf("saved: %s -> %s\n", pos[1], sv->file);
+    else
+        printf("save: %s was not saved (the messages above say why)\n", pos[1]);
+    free(report);
+    xs_scenario_free(&scn);
+    return status;
+}
+
+/* xl restore into a fresh simulation: the domain in FILE runs to its end;
+ * its console, the expectations and the result line as `run` prints them. */
+static int cmd_restore(const char *self, int argc, char **argv)
+{
+    (void)self;
+    struct common_opts o = {0};
+    default_guest_dir(o.guest_dir, sizeof(o.guest_dir));
+    const char *file = NULL, *name = NULL;
+    bool seed_given = false;
+    uint64_t limit_ms = 10000;
+    int end_state = XS_END_POWEROFF;
+    const char *consoles[64];
+    unsigned nr_consoles = 0;
+    for (int i = 0; i < argc; i++) {
+        seed_given |= !strcmp(argv[i], "--seed");
+        int r = common_opt(&o, argc, argv, &i);
+        if (r < 0) return EXIT_BAD_INPUT;
+        if (r) continue;
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--name")) {
+            if (!val) return usage_error("--name needs a domain name");
+            name = val;
+        } else if (!strcmp(a, "--vtime-limit-ms")) {
+            if (parse_u64(val, &limit_ms) || limit_ms > UINT64_MAX / 2000000)
+                return usage_error("--vtime-limit-ms needs a number");
+        } else if (!strcmp(a, "--expect-end")) {
+            end_state = xs_end_state_parse(val ? val : "");
+            if (end_state == -2)
+                return usage_error("--expect-end needs an end state (poweroff, crash, "
+                                   "suspend, ...)");
+        } else if (!strcmp(a, "--expect-console")) {
+            if (!val || strlen(val) >= XS_SCN_TEXT_MAX || nr_consoles == 64)
+                return usage_error("--expect-console needs a text (at most 64 of them)");
+            consoles[nr_consoles++] = val;
+        } else if (a[0] == '-' || file) {
+            return usage_error("restore: unexpected argument '%s'", a);
+        } else {
+            file = a;
+            continue;
+        }
+        i++;
+    }
+    if (!file) return usage_error("restore: which saved image?");
+    /* Read it once here: a bad image is refused before anything runs, and
+     * its name, time and seed shape the run. */
+    struct xs_domain_image img;
+    struct xs_ms_sim_state st;
+    char err[1024];
+    if (xs_ms_load_file(file, &img, &st, err, sizeof(err))) {
+        fprintf(stderr, "xensim: error: %s\n", err);
+        xs_domain_image_free(&img);
+        return EXIT_BAD_INPUT;
+    }
+    uint64_t saved_vtime = img.vtime_ns;
+    char saved_name[XS_SCN_NAME_MAX];
+    snprintf(saved_name, sizeof(saved_name), "%s", img.name);
+    xs_domain_image_free(&img);
+    if (name && (!*name || strlen(name) >= XS_SCN_NAME_MAX))
+        return usage_error("--name: 1 to %d characters", XS_SCN_NAME_MAX - 1);
+    struct xs_scenario scn;
+    memset(&scn, 0, sizeof(scn));
+    snprintf(scn.path, sizeof(scn.path), "%s", file);
+    snprintf(scn.dir, sizeof(scn.dir), ".");
+    snprintf(scn.name, sizeof(scn.name), "restore");
+    struct xs_scn_domain *sd = &scn.domains[scn.nr_domains++];
+    snprintf(sd->name, sizeof(sd->name), "%s", name ? name : saved_name);
+    sd->memory_mib = 64;
+    sd->vcpus = 1;
+    sd->line = 1;
+    if (absolute_path(file, sd->restore, sizeof(sd->restore)))
+        return usage_error("restore: file name too long");
+    scn.vtime_limit_ns = saved_vtime + limit_ms * 1000000;
+    scn.exit_limit = 50000000;
+    scn.expects = calloc(nr_consoles + 1, sizeof(*scn.expects));
+    if (!scn.expects) return EXIT_BAD_INPUT;
+    for (unsigned k = 0; k < nr_consoles; k++) {
+        struct xs_scn_expect *e = &scn.expects[scn.nr_expects++];
+        e->kind = XS_EXPECT_CONSOLE;
+        snprintf(e->text, sizeof(e->text), "%s", consoles[k]);
+        e->line = (int)k + 2;
+    }
+    struct xs_scn_expect *e = &scn.expects[scn.nr_expects++];
+    e->kind = XS_EXPECT_END;
+    e->end_state = end_state;
+    e->line = (int)nr_consoles + 2;
+    bool bad;
+    FILE *clog = open_console_log(&o, &bad);
+    if (bad) {
+        xs_scenario_free(&scn);
+        return EXIT_BAD_INPUT;
+    }
+    struct xs_scenario_result res;
+    xs_scenario_run(&scn,
+                    &(struct xs_scenario_run_opts){.seed = seed_given ? o.seed : st.seed,
+                                                   .guest_dir = o.guest_dir,
+                                                   .trace_path = o.trace,
+                                                   .console = o.quiet ? NULL : stdout,
+                                                   .report = stdout,
+                                                   .log = stderr,
+                                                   .xenstore_socket = o.xenstore_socket,
+                                                   .console_log = clog},
+                    &res);
+    if (clog) fclose(clog);
+    if (res.status == EXIT_BAD_INPUT) fprintf(stderr, "xensim: error: %s\n", res.err);
+    xs_scenario_free(&scn);
+    return res.status;
 }
 
 static int cmd_trace(const char *self, int argc, char **argv)
@@ -495,7 +777,15 @@ static const struct {
      "            [--seed N] [--trace OUT] [--vtime-limit-ms N] [--xenstore-socket "
      "PATH]\n"
      "            [--console-log FILE] [--disk PATH[,readonly]]...\n"
+     "            [--nic [switch=NAME,mac=MAC,pcap=FILE,queues=N]]...\n"
      "            (stdin, a terminal or pipe, is console input)"},
+    {"save", cmd_save,
+     "save SCENARIO DOMAIN FILE --at TIME [--timeout TIME] [--seed N] [--guest-dir DIR]\n"
+     "            [--quiet] [--trace OUT] [--console-log FILE]"},
+    {"restore", cmd_restore,
+     "restore FILE [--name NAME] [--seed N] [--vtime-limit-ms N] [--expect-console "
+     "TEXT]...\n"
+     "            [--expect-end STATE] [--trace OUT] [--quiet] [--console-log FILE]"},
     {"trace", cmd_trace, "trace dump FILE"},
     {"xenstored", cmd_xenstored, "xenstored --socket PATH"},
     {"help", cmd_help, "help"},
@@ -513,7 +803,8 @@ static int cmd_help(const char *self, int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        return usage_error("which command? (run, explore, boot, trace, xenstored, help)");
+        return usage_error(
+            "which command? (run, explore, boot, save, restore, trace, xenstored, help)");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argv[0], argc - 2, argv + 2);

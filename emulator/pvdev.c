@@ -11,6 +11,7 @@
 #include "blkback.h"
 #include "evtchn.h"
 #include "gnttab.h"
+#include "netback.h"
 #include "pvdev.h"
 #include "sim.h"
 #include "xenstore_int.h"
@@ -18,7 +19,7 @@
 #define PAGE 4096u
 
 /* Backend kinds by device class: read-only, so no global state. */
-static const struct xs_pvdev_kind *const kinds[] = {&xs_blkback_kind};
+static const struct xs_pvdev_kind *const kinds[] = {&xs_blkback_kind, &xs_netback_kind};
 
 /* A simulation's devices, sorted by frontend domid, class, id (the service
  * order), and the store generation their states were last read at. */
@@ -259,6 +260,97 @@ static void follow(struct xs_pvdev *dev)
     }
 }
 
+/* ---- configurations as text (images) ----------------------------------------- */
+
+static const char *const rogue_names[] = {"honest", "bad-id", "bad-status", "bad-op",
+                                          "rsp-prod"};
+
+/* A vbd's xs_blkback_cfg in the words of the disk statement. */
+static void format_cfg(struct xs_pvdev *dev, const void *cfg)
+{
+    dev->cfg_text[0] = '\0';
+    if (strcmp(dev->kind->devclass, "vbd") || !cfg) return;
+    const struct xs_blkback_cfg *bc = cfg;
+    char *t = dev->cfg_text;
+    size_t len = sizeof(dev->cfg_text), n;
+    if (bc->path) {
+        /* Absolute, so an image restored elsewhere finds the file. */
+        char *abs = realpath(bc->path, NULL);
+        n = (size_t)snprintf(t, len, "path=\"%s\"", abs ? abs : bc->path);
+        free(abs);
+    } else {
+        n = (size_t)snprintf(t, len, "size=%" PRIu64, bc->size_mib);
+    }
+    if (n < len && bc->readonly) n += (size_t)snprintf(t + n, len - n, " readonly");
+    if (n < len && bc->rogue > 0 &&
+        (size_t)bc->rogue < sizeof(rogue_names) / sizeof(rogue_names[0]))
+        n += (size_t)snprintf(t + n, len - n, " rogue=%s", rogue_names[bc->rogue]);
+    if (n >= len) t[0] = '\0'; /* a path too long to record: not restorable */
+}
+
+/* One word of cfg text at *p: key (or the bare word) and value. */
+static bool next_word(const char **p, char *key, size_t klen, char *val, size_t vlen)
+{
+    const char *s = *p;
+    while (*s == ' ')
+        s++;
+    if (!*s) return false;
+    size_t k = 0, v = 0;
+    while (*s && *s != ' ' && *s != '=' && k + 1 < klen)
+        key[k++] = *s++;
+    key[k] = '\0';
+    if (*s == '=') {
+        s++;
+        bool q = *s == '"';
+        if (q) s++;
+        while (*s && (q ? *s != '"' : *s != ' ') && v + 1 < vlen)
+            val[v++] = *s++;
+        if (q && *s == '"') s++;
+    }
+    val[v] = '\0';
+    *p = s;
+    return true;
+}
+
+struct xs_pvdev *xs_pvdev_add_text(struct xs_sim *sim, const char *devclass,
+                                   struct xs_domain *front, unsigned id, const char *text,
+                                   char *err, size_t errlen)
+{
+    if (strcmp(devclass, "vbd")) {
+        snprintf(err, errlen,
+                 "device %s/%u: xensim cannot recreate a %s device from an "
+                 "image",
+                 devclass, id, devclass);
+        return NULL;
+    }
+    char key[16], path[sizeof(((struct xs_pvdev *)0)->cfg_text)], val[sizeof(path)];
+    struct xs_blkback_cfg bc = {0};
+    bool have_path = false;
+    const char *p = text;
+    while (next_word(&p, key, sizeof(key), val, sizeof(val))) {
+        char *end = NULL;
+        if (!strcmp(key, "path") && val[0]) {
+            snprintf(path, sizeof(path), "%s", val);
+            bc.path = path;
+            have_path = true;
+        } else if (!strcmp(key, "size") && val[0]) {
+            bc.size_mib = strtoull(val, &end, 10);
+            if (*end || !bc.size_mib) goto bad;
+        } else if (!strcmp(key, "readonly") && !val[0]) {
+            bc.readonly = true;
+        } else if (!strcmp(key, "rogue") && xs_blkback_rogue_parse(val) > 0) {
+            bc.rogue = (enum xs_blkback_rogue)xs_blkback_rogue_parse(val);
+        } else {
+            goto bad;
+        }
+    }
+    if (have_path == (bc.size_mib != 0)) goto bad;
+    return xs_pvdev_add(sim, devclass, front, id, &bc, err, errlen);
+bad:
+    snprintf(err, errlen, "device vbd/%u: bad configuration \"%.200s\"", id, text);
+    return NULL;
+}
+
 /* ---- devices ------------------------------------------------------------------- */
 
 static struct xs_pvdevs *devs_of(struct xs_sim *sim)
@@ -325,6 +417,7 @@ struct xs_pvdev *xs_pvdev_add(struct xs_sim *sim, const char *devclass,
              front->name, devclass, id);
     dev->state = XenbusStateInitialising;
     dev->fe_state = XenbusStateInitialising;
+    format_cfg(dev, cfg);
     if (xs_xenstore_add_device(sim, devclass, front->domid, 0, id, err, errlen)) {
         free(dev);
         return NULL;
@@ -479,4 +572,230 @@ void xs_pvdev_sim_free(struct xs_sim *sim)
     free(sim->pvdevs->actions);
     free(sim->pvdevs);
     sim->pvdevs = NULL;
+}
+
+unsigned xs_pvdev_list(const struct xs_domain *front, const struct xs_pvdev **out,
+                       unsigned max)
+{
+    unsigned n = 0;
+    for (struct xs_pvdev *dev = front->sim->pvdevs ? front->sim->pvdevs->head : NULL; dev;
+         dev = dev->next)
+        if (dev->front == front) {
+            if (n < max) out[n] = dev;
+            n++;
+        }
+    return n;
+}
+
+/* ---- moving devices to a restored domain (suspend.c) ---------------------------- */
+
+#define SNAP_DEPTH 4 /* queue-N/ring-refM is as deep as device nodes go */
+
+struct snap_node {
+    char rel[96]; /* below the device directory */
+    char *val;
+    size_t len;
+};
+
+struct snap {
+    struct snap_node *n;
+    unsigned nr, cap;
+};
+
+static void snap_free(struct snap *t)
+{
+    for (unsigned i = 0; i < t->nr; i++)
+        free(t->n[i].val);
+    free(t->n);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Every node below root (values and empty directories), depth first in
+ * the store's child order: deterministic. */
+static int snap_take(struct xs_xenstore *xs, const char *root, const char *rel,
+                     struct snap *t, unsigned depth)
+{
+    char path[256], buf[XENSTORE_PAYLOAD_MAX + 1];
+    int n = rel[0] ? snprintf(path, sizeof(path), "%s/%s", root, rel)
+                   : snprintf(path, sizeof(path), "%s", root);
+    if (n < 0 || (size_t)n >= sizeof(path)) return 0; /* too deep to matter */
+    size_t len = XENSTORE_PAYLOAD_MAX;
+    if (rel[0] && !xs_xenstore_request(xs, XS_READ, 0, path, (size_t)n + 1, buf, &len) &&
+        len <= XENSTORE_PAYLOAD_MAX) {
+        if (t->nr == t->cap) {
+            unsigned cap = t->cap ? 2 * t->cap : 16;
+            struct snap_node *m = realloc(t->n, cap * sizeof(*m));
+            if (!m) return -1;
+            t->n = m;
+            t->cap = cap;
+        }
+        struct snap_node *sn = &t->n[t->nr];
+        snprintf(sn->rel, sizeof(sn->rel), "%s", rel);
+        sn->val = malloc(len + 1);
+        if (!sn->val) return -1;
+        memcpy(sn->val, buf, len);
+        sn->val[len] = '\0';
+        sn->len = len;
+        t->nr++;
+    }
+    if (depth >= SNAP_DEPTH) return 0;
+    len = XENSTORE_PAYLOAD_MAX;
+    if (xs_xenstore_request(xs, XS_DIRECTORY, 0, path, (size_t)n + 1, buf, &len) ||
+        len > XENSTORE_PAYLOAD_MAX)
+        return 0;
+    for (size_t off = 0; off < len;) {
+        const char *child = buf + off;
+        size_t cl = strnlen(child, len - off);
+        off += cl + 1;
+        if (!cl) continue;
+        char sub[96];
+        int m = rel[0] ? snprintf(sub, sizeof(sub), "%s/%s", rel, child)
+                       : snprintf(sub, sizeof(sub), "%s", child);
+        if (m < 0 || (size_t)m >= sizeof(sub)) continue;
+        if (snap_take(xs, root, sub, t, depth + 1)) return -1;
+    }
+    return 0;
+}
+
+static bool skip_node(const char *rel, const char *const *skip)
+{
+    for (; *skip; skip++)
+        if (!strcmp(rel, *skip)) return true;
+    return false;
+}
+
+static int snap_write(struct xs_xenstore *xs, const char *root, const struct snap *t,
+                      const char *const *skip)
+{
+    for (unsigned i = 0; i < t->nr; i++) {
+        char path[256];
+        if (skip_node(t->n[i].rel, skip)) continue;
+        int n = snprintf(path, sizeof(path), "%s/%s", root, t->n[i].rel);
+        if (n < 0 || (size_t)n >= sizeof(path)) continue;
+        int e = xs_xenstore_write(xs, path, t->n[i].val, t->n[i].len);
+        if (e) return e;
+    }
+    return 0;
+}
+
+struct parked_dev {
+    struct xs_pvdev *dev;
+    struct snap fe, be;
+};
+
+struct xs_pvdev_parked {
+    struct parked_dev *d;
+    unsigned nr;
+};
+
+void xs_pvdev_parked_free(struct xs_sim *sim, struct xs_pvdev_parked *p)
+{
+    (void)sim;
+    if (!p) return;
+    for (unsigned i = 0; i < p->nr; i++) {
+        struct xs_pvdev *dev = p->d[i].dev;
+        if (dev) {
+            dev->kind->destroy(dev);
+            free(dev);
+        }
+        snap_free(&p->d[i].fe);
+        snap_free(&p->d[i].be);
+    }
+    free(p->d);
+    free(p);
+}
+
+int xs_pvdev_park(struct xs_domain *d, struct xs_pvdev_parked **out, char *err,
+                  size_t errlen)
+{
+    struct xs_sim *sim = d->sim;
+    struct xs_pvdevs *all = sim->pvdevs;
+    *out = NULL;
+    struct xs_pvdev_parked *p = calloc(1, sizeof(*p));
+    unsigned n = 0;
+    for (struct xs_pvdev *dev = all ? all->head : NULL; dev; dev = dev->next)
+        n += dev->front == d;
+    if (p && n) p->d = calloc(n, sizeof(*p->d));
+    if (!p || (n && !p->d)) {
+        free(p);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* Copies first: nothing is moved unless every copy could be taken. */
+    unsigned i = 0;
+    for (struct xs_pvdev *dev = all ? all->head : NULL; dev; dev = dev->next) {
+        if (dev->front != d) continue;
+        struct parked_dev *pd = &p->d[i++];
+        if (snap_take(sim->xenstore, dev->fe_path, "", &pd->fe, 0) ||
+            snap_take(sim->xenstore, dev->be_path, "", &pd->be, 0)) {
+            p->nr = i;
+            xs_pvdev_parked_free(sim, p);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    p->nr = n;
+    i = 0;
+    for (struct xs_pvdev **pp = all ? &all->head : NULL; pp && *pp;) {
+        struct xs_pvdev *dev = *pp;
+        if (dev->front != d) {
+            pp = &dev->next;
+            continue;
+        }
+        *pp = dev->next; /* out of the service list */
+        dev->next = NULL;
+        disconnect(dev, false); /* the domain is not running: nothing answered */
+        xs_xenstore_rm(sim->xenstore, dev->be_path);
+        xs_xenstore_rm(sim->xenstore, dev->fe_path);
+        dev->unplugging = false;
+        p->d[i++].dev = dev;
+    }
+    *out = p;
+    return 0;
+}
+
+int xs_pvdev_unpark(struct xs_pvdev_parked *p, struct xs_domain *d, char *err,
+                    size_t errlen)
+{
+    static const char *const fe_skip[] = {"state", "backend", "backend-id", NULL};
+    static const char *const be_skip[] = {"state", "frontend", "frontend-id", "online",
+                                          NULL};
+    struct xs_sim *sim = d->sim;
+    struct xs_pvdevs *all = devs_of(sim);
+    if (!all) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < p->nr; i++) {
+        struct xs_pvdev *dev = p->d[i].dev;
+        if (!dev) continue;
+        const char *devclass = dev->kind->devclass;
+        dev->front = d;
+        snprintf(dev->fe_path, sizeof(dev->fe_path), "/local/domain/%u/device/%s/%u",
+                 d->domid, devclass, dev->id);
+        snprintf(dev->be_path, sizeof(dev->be_path), "/local/domain/0/backend/%s/%u/%u",
+                 devclass, d->domid, dev->id);
+        snprintf(dev->who, sizeof(dev->who), "%s: d%u (%s) %s %u", dev->kind->name,
+                 d->domid, d->name, devclass, dev->id);
+        dev->state = XenbusStateInitialising;
+        dev->fe_state = XenbusStateInitialising;
+        dev->connected = false;
+        if (xs_xenstore_add_device(sim, devclass, d->domid, 0, dev->id, err, errlen))
+            return -1;
+        int e = snap_write(sim->xenstore, dev->fe_path, &p->d[i].fe, fe_skip);
+        if (!e) e = snap_write(sim->xenstore, dev->be_path, &p->d[i].be, be_skip);
+        if (e) {
+            snprintf(err, errlen, "%s: cannot write its nodes again (errno %d)", dev->who,
+                     e);
+            return -1;
+        }
+        p->d[i].dev = NULL; /* the simulation's again */
+        struct xs_pvdev **pp = &all->head;
+        while (*pp && cmp_dev(*pp, dev) < 0)
+            pp = &(*pp)->next;
+        dev->next = *pp;
+        *pp = dev;
+        if (publish(dev) == 0) switch_state(dev, XenbusStateInitWait);
+    }
+    return 0;
 }

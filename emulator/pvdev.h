@@ -61,6 +61,9 @@ struct xs_pvdev {
     uint64_t grant_maps;
     void *priv; /* the kind's */
     struct xs_pvdev *next;
+    /* The configuration it was created with, in the words of the scenario
+     * statement ("size=4", "path=/abs/x.img readonly"); "" if unknown. */
+    char cfg_text[1200];
 };
 
 /* The kind serving devclass, or NULL. */
@@ -105,6 +108,32 @@ void xs_pvdev_domain_destroyed(struct xs_domain *d);
 void xs_pvdev_teardown_all(struct xs_sim *sim);
 /* xs_sim_destroy: whatever is left. */
 void xs_pvdev_sim_free(struct xs_sim *sim);
+
+/* ---- suspend and restore (suspend.c, domain_image.c) --------------------- */
+
+/* front's devices in service order: up to max into out, the count returned. */
+unsigned xs_pvdev_list(const struct xs_domain *front, const struct xs_pvdev **out,
+                       unsigned max);
+
+/* xs_pvdev_add with the configuration as cfg_text words (an image restored
+ * in another process).  Classes without a text form are refused. */
+struct xs_pvdev *xs_pvdev_add_text(struct xs_sim *sim, const char *devclass,
+                                   struct xs_domain *front, unsigned id, const char *text,
+                                   char *err, size_t errlen);
+/* The in-process resume moves d's devices to the new domain, as xl restore
+ * recreates them, keeping each backend's state (a memory disk's data):
+ * park disconnects them (d is not running: nothing is answered), copies
+ * their nodes and removes them from the store; unpark gives them to the
+ * new domain -- the frontend directory copied back (state Initialising,
+ * the new backend path), the backend's nodes, features published, backend
+ * InitWait.  0, or -1 and err (out of memory: nothing moved). */
+struct xs_pvdev_parked;
+int xs_pvdev_park(struct xs_domain *d, struct xs_pvdev_parked **out, char *err,
+                  size_t errlen);
+int xs_pvdev_unpark(struct xs_pvdev_parked *p, struct xs_domain *d, char *err,
+                    size_t errlen);
+/* Whatever unpark did not take (devices destroyed). */
+void xs_pvdev_parked_free(struct xs_sim *sim, struct xs_pvdev_parked *p);
 
 /* ---- for kinds ---------------------------------------------------------- */
 

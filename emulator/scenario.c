@@ -5,10 +5,13 @@
  * copied, and the first error stops the parse with one line of text naming
  * the file and line.  All state lives in the caller's struct or in locals,
  * so any number of parses may run in one process. */
+#include "migrate.h"
 #include "scenario.h"
 #include "blkback.h"
+#include "netback.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -546,6 +549,303 @@ static int add_expect(struct pctx *c, const struct xs_scn_expect *e)
     return 0;
 }
 
+/* expect DOMAIN suspends [resumed=N] [cancelled=N] [failed=N] */
+static int expect_suspends(struct pctx *c, const struct toks *tk, int dom)
+{
+    static const char *const keys[] = {"resumed", "cancelled", "failed"};
+    const char *dname = tk->t[1].val;
+    char b[SHOWBUF];
+    struct xs_scn_expect e;
+    memset(&e, 0, sizeof(e));
+    e.kind = XS_EXPECT_SUSPENDS;
+    e.domain = (unsigned)dom;
+    e.end_state = XS_END_RUNNING;
+    e.line = c->line;
+    for (unsigned k = 0; k < 3; k++)
+        e.suspends[k] = -1;
+    if (tk->n < 4)
+        return fail(c,
+                    "expect %s suspends: give at least one of resumed=N, cancelled=N, "
+                    "failed=N",
+                    dname);
+    for (unsigned i = 3; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        unsigned k = 0;
+        while (t->key && k < 3 && strcmp(keys[k], t->key) != 0)
+            k++;
+        if (!t->key || k == 3)
+            return fail(c,
+                        "expect %s suspends: unexpected '%s' (expected resumed=N, "
+                        "cancelled=N or failed=N)",
+                        dname,
+                        t->key ? SHOW(t->key, b) : show(t->val, t->len, b, sizeof(b)));
+        if (e.suspends[k] >= 0)
+            return fail(c, "expect %s suspends: duplicate key '%s'", dname, t->key);
+        uint64_t v;
+        if (parse_range(c, "expect suspends count", t->val, 0, XS_SCN_MAX_SUSPENDS, &v) <
+            0)
+            return -1;
+        e.suspends[k] = (int)v;
+    }
+    return add_expect(c, &e);
+}
+
+/* suspend DOMAIN at=TIME [cancel] [timeout=TIME] */
+static int st_suspend(struct pctx *c, const struct toks *tk)
+{
+    struct xs_scenario *s = c->s;
+    char b[SHOWBUF];
+    if (tk->n < 3 || tk->t[1].key || tk->t[1].quoted)
+        return fail(c, "usage: suspend DOMAIN at=TIME [cancel] [timeout=TIME]");
+    const struct tok *dt = &tk->t[1];
+    int dom = find_domain(s, dt->val);
+    if (dom < 0)
+        return fail(c,
+                    "suspend: unknown domain '%s' (domains must be declared before use)",
+                    show(dt->val, dt->len, b, sizeof(b)));
+    if (s->nr_suspends >= XS_SCN_MAX_SUSPENDS)
+        return fail(c, "too many suspend statements (max %d)", XS_SCN_MAX_SUSPENDS);
+    struct xs_scn_suspend sp;
+    memset(&sp, 0, sizeof(sp));
+    sp.domain = (unsigned)dom;
+    sp.line = c->line;
+    bool have_at = false, have_timeout = false;
+    for (unsigned i = 2; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        if (!t->key && !t->quoted && strcmp(t->val, "cancel") == 0) {
+            if (sp.cancel) return fail(c, "suspend %s: duplicate 'cancel'", dt->val);
+            sp.cancel = true;
+        } else if (!t->key) {
+            return fail(c,
+                        "suspend %s: unexpected '%s' (expected at=TIME, cancel or "
+                        "timeout=TIME)",
+                        dt->val, show(t->val, t->len, b, sizeof(b)));
+        } else if (strcmp(t->key, "at") == 0 || strcmp(t->key, "timeout") == 0) {
+            bool at = t->key[0] == 'a';
+            if (at ? have_at : have_timeout)
+                return fail(c, "suspend %s: duplicate key '%s'", dt->val, t->key);
+            if (parse_duration(c, at ? "suspend at" : "suspend timeout", t->val,
+                               at ? &sp.at_ns : &sp.timeout_ns) < 0)
+                return -1;
+            *(at ? &have_at : &have_timeout) = true;
+        } else {
+            return fail(c, "suspend %s: unknown key '%s' (expected at or timeout)",
+                        dt->val, SHOW(t->key, b));
+        }
+    }
+    if (!have_at) return fail(c, "suspend %s: needs at=TIME", dt->val);
+    s->suspends[s->nr_suspends++] = sp;
+    return 0;
+}
+
+/* restore NAME file=PATH: a domain built from a saved image (docs/migration.md). */
+static int st_restore(struct pctx *c, const struct toks *tk)
+{
+    struct xs_scenario *s = c->s;
+    if (tk->n != 3 || tk->t[1].key || tk->t[1].quoted || !tk->t[2].key ||
+        strcmp(tk->t[2].key, "file") != 0)
+        return fail(c, "usage: restore NAME file=PATH");
+    const struct tok *nt = &tk->t[1], *ft = &tk->t[2];
+    if (check_name(c, nt, XS_SCN_NAME_MAX - 1, "domain") < 0) return -1;
+    int prev = find_domain(s, nt->val);
+    if (prev >= 0)
+        return fail(c, "duplicate domain '%s' (first declared on line %d)", nt->val,
+                    s->domains[prev].line);
+    if (s->nr_domains >= XS_SCN_MAX_DOMAINS)
+        return fail(c, "too many domains (max %d)", XS_SCN_MAX_DOMAINS);
+    if (ft->len == 0) return fail(c, "restore %s: file must not be empty", nt->val);
+    struct xs_scn_domain d;
+    memset(&d, 0, sizeof(d));
+    memcpy(d.name, nt->val, nt->len + 1);
+    d.memory_mib = 64; /* the image says: these are not used */
+    d.vcpus = 1;
+    d.line = c->line;
+    if (copy_text(c, d.restore, ft, "file") < 0) return -1;
+    s->domains[s->nr_domains++] = d;
+    return 0;
+}
+
+/* save DOMAIN at=TIME file=PATH [timeout=TIME] */
+static int st_save(struct pctx *c, const struct toks *tk)
+{
+    struct xs_scenario *s = c->s;
+    char b[SHOWBUF];
+    if (tk->n < 4 || tk->t[1].key || tk->t[1].quoted)
+        return fail(c, "usage: save DOMAIN at=TIME file=PATH [timeout=TIME]");
+    const struct tok *dt = &tk->t[1];
+    int dom = find_domain(s, dt->val);
+    if (dom < 0)
+        return fail(c, "save: unknown domain '%s' (domains must be declared before use)",
+                    show(dt->val, dt->len, b, sizeof(b)));
+    if (s->nr_saves >= XS_SCN_MAX_SAVES)
+        return fail(c, "too many save statements (max %d)", XS_SCN_MAX_SAVES);
+    struct xs_scn_save sv;
+    memset(&sv, 0, sizeof(sv));
+    sv.domain = (unsigned)dom;
+    sv.line = c->line;
+    bool have_at = false, have_timeout = false;
+    for (unsigned i = 2; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        if (!t->key)
+            return fail(c,
+                        "save %s: unexpected '%s' (expected at=TIME, file=PATH or "
+                        "timeout=TIME)",
+                        dt->val, show(t->val, t->len, b, sizeof(b)));
+        if (strcmp(t->key, "file") == 0) {
+            if (sv.file[0]) return fail(c, "save %s: duplicate key 'file'", dt->val);
+            if (t->len == 0) return fail(c, "save %s: file must not be empty", dt->val);
+            if (copy_text(c, sv.file, t, "file") < 0) return -1;
+        } else if (strcmp(t->key, "at") == 0 || strcmp(t->key, "timeout") == 0) {
+            bool at = t->key[0] == 'a';
+            if (at ? have_at : have_timeout)
+                return fail(c, "save %s: duplicate key '%s'", dt->val, t->key);
+            if (parse_duration(c, at ? "save at" : "save timeout", t->val,
+                               at ? &sv.at_ns : &sv.timeout_ns) < 0)
+                return -1;
+            *(at ? &have_at : &have_timeout) = true;
+        } else {
+            return fail(c, "save %s: unknown key '%s' (expected at, file or timeout)",
+                        dt->val, SHOW(t->key, b));
+        }
+    }
+    if (!have_at) return fail(c, "save %s: needs at=TIME", dt->val);
+    if (!sv.file[0]) return fail(c, "save %s: needs file=PATH", dt->val);
+    s->saves[s->nr_saves++] = sv;
+    return 0;
+}
+
+/* migrate DOMAIN at=TIME [rounds=N] [threshold=PAGES] [bandwidth=BYTES_PER_S]
+ * [timeout=TIME] [file=PATH] [log=PATH] [cut=BYTES] */
+static int st_migrate(struct pctx *c, const struct toks *tk)
+{
+    static const char usage[] =
+        "usage: migrate DOMAIN at=TIME [rounds=N] [threshold=PAGES] "
+        "[bandwidth=BYTES_PER_S] [timeout=TIME] [file=PATH] [log=PATH] [cut=BYTES]";
+    static const char *const keys[] = {"at",   "rounds", "threshold", "bandwidth",
+                                       "timeout", "file", "log",       "cut"};
+    struct xs_scenario *s = c->s;
+    char b[SHOWBUF];
+    if (tk->n < 3 || tk->t[1].key || tk->t[1].quoted) return fail(c, usage);
+    const struct tok *dt = &tk->t[1];
+    int dom = find_domain(s, dt->val);
+    if (dom < 0)
+        return fail(c,
+                    "migrate: unknown domain '%s' (domains must be declared before use)",
+                    show(dt->val, dt->len, b, sizeof(b)));
+    if (s->nr_migrates >= XS_SCN_MAX_MIGRATES)
+        return fail(c, "too many migrate statements (max %d)", XS_SCN_MAX_MIGRATES);
+    struct xs_scn_migrate mg;
+    memset(&mg, 0, sizeof(mg));
+    mg.domain = (unsigned)dom;
+    mg.line = c->line;
+    mg.rounds = XS_MIGRATE_ROUNDS;
+    mg.threshold = XS_MIGRATE_THRESHOLD;
+    mg.bandwidth = XS_MIGRATE_BANDWIDTH;
+    bool seen[8] = {false};
+    for (unsigned i = 2; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        unsigned k = 0;
+        while (t->key && k < 8 && strcmp(keys[k], t->key) != 0)
+            k++;
+        if (!t->key)
+            return fail(c, "migrate %s: unexpected '%s' (expected KEY=VALUE)", dt->val,
+                        show(t->val, t->len, b, sizeof(b)));
+        if (k == 8)
+            return fail(c,
+                        "migrate %s: unknown key '%s' (expected at, rounds, threshold, "
+                        "bandwidth, timeout, file, log or cut)",
+                        dt->val, SHOW(t->key, b));
+        if (seen[k]) return fail(c, "migrate %s: duplicate key '%s'", dt->val, t->key);
+        seen[k] = true;
+        uint64_t v;
+        switch (k) {
+        case 0:
+            if (parse_duration(c, "migrate at", t->val, &mg.at_ns) < 0) return -1;
+            break;
+        case 1:
+            if (parse_range(c, "migrate rounds", t->val, 0, 1000, &v) < 0) return -1;
+            mg.rounds = (unsigned)v;
+            break;
+        case 2:
+            if (parse_range(c, "migrate threshold", t->val, 0, 1ULL << 32, &mg.threshold) <
+                0)
+                return -1;
+            break;
+        case 3:
+            if (parse_range(c, "migrate bandwidth", t->val, 1, XS_MIGRATE_BW_MAX,
+                            &mg.bandwidth) < 0)
+                return -1;
+            break;
+        case 4:
+            if (parse_duration(c, "migrate timeout", t->val, &mg.timeout_ns) < 0)
+                return -1;
+            break;
+        case 5:
+        case 6:
+            if (t->len == 0)
+                return fail(c, "migrate %s: %s must not be empty", dt->val, t->key);
+            if (copy_text(c, k == 5 ? mg.file : mg.log, t, t->key) < 0) return -1;
+            break;
+        case 7:
+            if (parse_range(c, "migrate cut", t->val, 1, UINT64_MAX, &mg.cut) < 0)
+                return -1;
+            break;
+        }
+    }
+    if (!seen[0]) return fail(c, "migrate %s: needs at=TIME", dt->val);
+    s->migrates[s->nr_migrates++] = mg;
+    return 0;
+}
+
+/* expect DOMAIN migrates [ok=N] [failed=N] [max-downtime=TIME] */
+static int expect_migrates(struct pctx *c, const struct toks *tk, int dom)
+{
+    const char *dname = tk->t[1].val;
+    char b[SHOWBUF];
+    struct xs_scn_expect e;
+    memset(&e, 0, sizeof(e));
+    e.kind = XS_EXPECT_MIGRATES;
+    e.domain = (unsigned)dom;
+    e.end_state = XS_END_RUNNING;
+    e.line = c->line;
+    e.migrates[0] = e.migrates[1] = -1;
+    e.max_downtime_ns = UINT64_MAX;
+    if (tk->n < 4)
+        return fail(c,
+                    "expect %s migrates: give at least one of ok=N, failed=N, "
+                    "max-downtime=TIME",
+                    dname);
+    for (unsigned i = 3; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        uint64_t v;
+        if (t->key && strcmp(t->key, "max-downtime") == 0) {
+            if (e.max_downtime_ns != UINT64_MAX)
+                return fail(c, "expect %s migrates: duplicate key '%s'", dname, t->key);
+            if (parse_duration(c, "expect migrates max-downtime", t->val,
+                               &e.max_downtime_ns) < 0)
+                return -1;
+            continue;
+        }
+        int k = !t->key                       ? -1
+                : strcmp(t->key, "ok") == 0     ? 0
+                : strcmp(t->key, "failed") == 0 ? 1
+                                                : -1;
+        if (k < 0)
+            return fail(c,
+                        "expect %s migrates: unexpected '%s' (expected ok=N, failed=N or "
+                        "max-downtime=TIME)",
+                        dname,
+                        t->key ? SHOW(t->key, b) : show(t->val, t->len, b, sizeof(b)));
+        if (e.migrates[k] >= 0)
+            return fail(c, "expect %s migrates: duplicate key '%s'", dname, t->key);
+        if (parse_range(c, "expect migrates count", t->val, 0, XS_SCN_MAX_MIGRATES, &v) <
+            0)
+            return -1;
+        e.migrates[k] = (int)v;
+    }
+    return add_expect(c, &e);
+}
+
 static int st_expect(struct pctx *c, const struct toks *tk)
 {
     static const struct {
@@ -566,6 +866,8 @@ static int st_expect(struct pctx *c, const struct toks *tk)
         return fail(c,
                     "expect: unknown domain '%s' (domains must be declared before use)",
                     show(dt->val, dt->len, b, sizeof(b)));
+    if (strcmp(kt->val, "suspends") == 0) return expect_suspends(c, tk, dom);
+    if (strcmp(kt->val, "migrates") == 0) return expect_migrates(c, tk, dom);
     size_t k = 0;
     while (k < sizeof(kinds) / sizeof(kinds[0]) && strcmp(kinds[k].name, kt->val) != 0)
         k++;
@@ -726,6 +1028,117 @@ static int check_disk_ids(struct pctx *c)
     return 0;
 }
 
+/* nic DOMAIN [switch=NAME] [mac=XX:XX:XX:XX:XX:XX] [pcap=FILE] [id=N] [queues=N]
+ *     [attach=TIME] [detach=TIME] */
+static int st_nic(struct pctx *c, const struct toks *tk)
+{
+    struct xs_scenario *s = c->s;
+    char b[SHOWBUF];
+    if (tk->n < 2 || tk->t[1].key || tk->t[1].quoted)
+        return fail(c, "usage: nic DOMAIN [switch=NAME] [mac=XX:XX:XX:XX:XX:XX] "
+                       "[pcap=FILE] [id=N] [queues=N] [attach=TIME] [detach=TIME]");
+    const struct tok *dt = &tk->t[1];
+    int dom = find_domain(s, dt->val);
+    if (dom < 0)
+        return fail(c, "nic: unknown domain '%s' (domains must be declared before use)",
+                    show(dt->val, dt->len, b, sizeof(b)));
+    if (s->nr_nics >= XS_SCN_MAX_NICS)
+        return fail(c, "too many nics (max %d)", XS_SCN_MAX_NICS);
+    struct xs_scn_nic nc;
+    memset(&nc, 0, sizeof(nc));
+    nc.domain = (unsigned)dom;
+    nc.line = c->line;
+    bool have_sw = false, have_pcap = false, have_id = false, have_q = false,
+         have_at = false, have_dt = false;
+    for (unsigned i = 2; i < tk->n; i++) {
+        const struct tok *t = &tk->t[i];
+        uint64_t v;
+        if (!t->key)
+            return fail(c, "nic %s: unexpected '%s' (expected KEY=VALUE)", dt->val,
+                        show(t->val, t->len, b, sizeof(b)));
+        if (strcmp(t->key, "switch") == 0) {
+            if (have_sw) return fail(c, "nic %s: duplicate key 'switch'", dt->val);
+            if (check_name(c, t, XS_SCN_NAME_MAX - 1, "switch") < 0) return -1;
+            memcpy(nc.sw, t->val, t->len + 1);
+            have_sw = true;
+        } else if (strcmp(t->key, "mac") == 0) {
+            if (nc.mac_set) return fail(c, "nic %s: duplicate key 'mac'", dt->val);
+            if (xs_netback_parse_mac(t->val, nc.mac))
+                return fail(c, "nic %s: mac '%s' is not XX:XX:XX:XX:XX:XX (hex)", dt->val,
+                            show(t->val, t->len, b, sizeof(b)));
+            if (nc.mac[0] & 1)
+                return fail(c, "nic %s: mac '%s' is a multicast address", dt->val,
+                            show(t->val, t->len, b, sizeof(b)));
+            nc.mac_set = true;
+        } else if (strcmp(t->key, "pcap") == 0) {
+            if (have_pcap) return fail(c, "nic %s: duplicate key 'pcap'", dt->val);
+            if (t->len == 0) return fail(c, "nic %s: pcap must not be empty", dt->val);
+            if (copy_text(c, nc.pcap, t, "pcap") < 0) return -1;
+            have_pcap = true;
+        } else if (strcmp(t->key, "id") == 0) {
+            if (have_id) return fail(c, "nic %s: duplicate key 'id'", dt->val);
+            if (parse_range(c, "nic id", t->val, 0, 255, &v) < 0) return -1;
+            nc.id = (unsigned)v;
+            have_id = true;
+        } else if (strcmp(t->key, "queues") == 0) {
+            if (have_q) return fail(c, "nic %s: duplicate key 'queues'", dt->val);
+            if (parse_range(c, "nic queues", t->val, 1, XS_NETBACK_MAX_QUEUES, &v) < 0)
+                return -1;
+            nc.queues = (unsigned)v;
+            have_q = true;
+        } else if (strcmp(t->key, "attach") == 0 || strcmp(t->key, "detach") == 0) {
+            bool at = t->key[0] == 'a';
+            if (at ? have_at : have_dt)
+                return fail(c, "nic %s: duplicate key '%s'", dt->val, t->key);
+            if (parse_duration(c, at ? "nic attach" : "nic detach", t->val,
+                               at ? &nc.attach_ns : &nc.detach_ns) < 0)
+                return -1;
+            *(at ? &have_at : &have_dt) = true;
+        } else {
+            return fail(
+                c,
+                "nic %s: unknown key '%s' (expected switch, mac, pcap, id, queues, "
+                "attach or detach)",
+                dt->val, SHOW(t->key, b));
+        }
+    }
+    if (have_dt && nc.detach_ns <= nc.attach_ns)
+        return fail(c, "nic %s: detach must come after attach", dt->val);
+    /* Without id=, the lowest vif id the domain has free: 0, 1, ... */
+    for (bool again = true; again;) {
+        again = false;
+        for (unsigned i = 0; i < s->nr_nics; i++) {
+            const struct xs_scn_nic *o = &s->nics[i];
+            if (o->domain != nc.domain || o->id != nc.id) continue;
+            if (have_id)
+                return fail(c, "nic id %u of %s already declared on line %d", nc.id,
+                            dt->val, o->line);
+            nc.id++;
+            again = true;
+        }
+    }
+    if (nc.id > 255) return fail(c, "nic %s: no free nic id", dt->val);
+    s->nics[s->nr_nics++] = nc;
+    return 0;
+}
+
+/* A nic is a vif device: its id must not be one a `device vif` uses. */
+static int check_nic_ids(struct pctx *c)
+{
+    const struct xs_scenario *s = c->s;
+    for (unsigned i = 0; i < s->nr_nics; i++)
+        for (unsigned j = 0; j < s->nr_devices; j++) {
+            const struct xs_scn_device *dv = &s->devices[j];
+            if (dv->frontend != s->nics[i].domain || dv->id != s->nics[i].id ||
+                strcmp(dv->devclass, "vif") != 0)
+                continue;
+            c->line = s->nics[i].line;
+            return fail(c, "nic id %u of %s is also device vif on line %d", s->nics[i].id,
+                        s->domains[dv->frontend].name, dv->line);
+        }
+    return 0;
+}
+
 /* input DOMAIN "TEXT" */
 static int st_input(struct pctx *c, const struct toks *tk)
 {
@@ -763,11 +1176,10 @@ static int parse_statement(struct pctx *c, const char *line, size_t len, struct 
     if (tk->n == 0) return 0;
     const struct tok *t = &tk->t[0];
     if (t->quoted || t->key)
-        return fail(
-            c,
-            "unknown statement '%s' (expected scenario, domain, device, disk, input, "
-            "limit or expect)",
-            t->key ? SHOW(t->key, b) : show(t->val, t->len, b, sizeof(b)));
+        return fail(c,
+                    "unknown statement '%s' (expected scenario, domain, device, disk, "
+                    "nic, input, limit or expect)",
+                    t->key ? SHOW(t->key, b) : show(t->val, t->len, b, sizeof(b)));
     if (strcmp(t->val, "scenario") == 0) return st_scenario(c, tk);
     if (strcmp(t->val, "domain") == 0) return st_domain(c, tk);
     if (strcmp(t->val, "limit") == 0) return st_limit(c, tk);
@@ -775,9 +1187,14 @@ static int parse_statement(struct pctx *c, const char *line, size_t len, struct 
     if (strcmp(t->val, "device") == 0) return st_device(c, tk);
     if (strcmp(t->val, "input") == 0) return st_input(c, tk);
     if (strcmp(t->val, "disk") == 0) return st_disk(c, tk);
+    if (strcmp(t->val, "suspend") == 0) return st_suspend(c, tk);
+    if (strcmp(t->val, "save") == 0) return st_save(c, tk);
+    if (strcmp(t->val, "restore") == 0) return st_restore(c, tk);
+    if (strcmp(t->val, "migrate") == 0) return st_migrate(c, tk);
+    if (strcmp(t->val, "nic") == 0) return st_nic(c, tk);
     return fail(c,
-                "unknown statement '%s' (expected scenario, domain, device, disk, input, "
-                "limit or expect)",
+                "unknown statement '%s' (expected scenario, domain, device, disk, nic, "
+                "input, limit or expect)",
                 show(t->val, t->len, b, sizeof(b)));
 }
 
@@ -896,6 +1313,7 @@ static int parse_buf(struct xs_scenario *s, const char *path, const char *buf, s
     }
     if (rc == 0) rc = expand_domids(&c);
     if (rc == 0) rc = check_disk_ids(&c);
+    if (rc == 0) rc = check_nic_ids(&c);
     if (rc < 0) {
         xs_scenario_free(s);
         return -1;
@@ -982,6 +1400,27 @@ int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom,
     return 0;
 }
 
+int xs_scenario_file_path(const struct xs_scenario *s, const char *file, char *out,
+                          size_t outlen)
+{
+    if (out && outlen) out[0] = '\0';
+    if (!s || !file || !out || outlen == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char *dir = s->dir[0] ? s->dir : ".";
+    size_t dl = strlen(dir);
+    int n = file[0] == '/' ? snprintf(out, outlen, "%s", file)
+                           : snprintf(out, outlen, "%s%s%s", dir,
+                                      dl && dir[dl - 1] == '/' ? "" : "/", file);
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
 int xs_scenario_disk_path(const struct xs_scenario *s, unsigned disk, char *out,
                           size_t outlen)
 {
@@ -991,6 +1430,31 @@ int xs_scenario_disk_path(const struct xs_scenario *s, unsigned disk, char *out,
         return -1;
     }
     const char *p = s->disks[disk].path;
+    int n;
+    if (!p[0] || p[0] == '/') {
+        n = snprintf(out, outlen, "%s", p);
+    } else {
+        const char *dir = s->dir[0] ? s->dir : ".";
+        size_t dl = strlen(dir);
+        n = snprintf(out, outlen, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", p);
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+int xs_scenario_nic_pcap_path(const struct xs_scenario *s, unsigned nic, char *out,
+                              size_t outlen)
+{
+    if (out && outlen) out[0] = '\0';
+    if (!s || !out || outlen == 0 || nic >= s->nr_nics || nic >= XS_SCN_MAX_NICS) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char *p = s->nics[nic].pcap;
     int n;
     if (!p[0] || p[0] == '/') {
         n = snprintf(out, outlen, "%s", p);
@@ -1128,6 +1592,10 @@ static const char *kind_name(enum xs_expect_kind k)
         return "report-re";
     case XS_EXPECT_NO_REPORT:
         return "no-report";
+    case XS_EXPECT_SUSPENDS:
+        return "suspends";
+    case XS_EXPECT_MIGRATES:
+        return "migrates";
     }
     return "?";
 }
@@ -1137,6 +1605,8 @@ enum why {
     WHY_NO_MATCH,   /* console/console-re: nothing after the cursor */
     WHY_FOUND,      /* no-console: a line contains the text */
     WHY_END,        /* end: another state */
+    WHY_SUSPENDS,   /* suspends: other counts */
+    WHY_MIGRATES,   /* migrates: other counts, or a longer downtime */
     WHY_BAD_DOMAIN, /* the struct was not built by the parser */
     WHY_BAD_KIND,
     WHY_BAD_TEXT,
@@ -1159,8 +1629,21 @@ static void report_line(FILE *f, const struct xs_scenario *s,
     fprintf(f, ":%d: ", e->line);
     put_str(f, dname);
     fprintf(f, " %s ", kind_name(e->kind));
+    static const char *const susp_keys[] = {"resumed", "cancelled", "failed"};
     if (e->kind == XS_EXPECT_END) {
         fputs(xs_end_state_name(e->end_state), f);
+    } else if (e->kind == XS_EXPECT_SUSPENDS) {
+        for (unsigned k = 0, first = 1; k < 3; k++)
+            if (e->suspends[k] >= 0) {
+                fprintf(f, "%s%s=%d", first ? "" : " ", susp_keys[k], e->suspends[k]);
+                first = 0;
+            }
+    } else if (e->kind == XS_EXPECT_MIGRATES) {
+        const char *sep = "";
+        if (e->migrates[0] >= 0) fprintf(f, "ok=%d", e->migrates[0]), sep = " ";
+        if (e->migrates[1] >= 0) fprintf(f, "%sfailed=%d", sep, e->migrates[1]), sep = " ";
+        if (e->max_downtime_ns != UINT64_MAX)
+            fprintf(f, "%smax-downtime=%" PRIu64 "ns", sep, e->max_downtime_ns);
     } else {
         fputc('"', f);
         put_text(f, e->text, tlen, tlen);
@@ -1194,6 +1677,20 @@ static void report_line(FILE *f, const struct xs_scenario *s,
         fprintf(f, " ended '%s', expected '%s'",
                 xs_end_state_name(out[e->domain].end_state),
                 xs_end_state_name(e->end_state));
+        break;
+    case WHY_SUSPENDS:
+        fputs(": ", f);
+        put_str(f, dname);
+        fprintf(f, " had resumed=%u cancelled=%u failed=%u", out[e->domain].suspends[0],
+                out[e->domain].suspends[1], out[e->domain].suspends[2]);
+        break;
+    case WHY_MIGRATES:
+        fputs(": ", f);
+        put_str(f, dname);
+        fprintf(f, " had ok=%u failed=%u", out[e->domain].migrates[0],
+                out[e->domain].migrates[1]);
+        if (out[e->domain].migrates[0])
+            fprintf(f, ", longest downtime %" PRIu64 " ns", out[e->domain].max_downtime_ns);
         break;
     case WHY_BAD_DOMAIN:
         fputs(": no such domain", f);
@@ -1239,9 +1736,10 @@ int xs_scenario_check(const struct xs_scenario *s, const struct xs_domain_outcom
 
         if (e->domain >= s->nr_domains || e->domain >= XS_SCN_MAX_DOMAINS)
             why = WHY_BAD_DOMAIN;
-        else if (e->kind < XS_EXPECT_CONSOLE || e->kind > XS_EXPECT_NO_REPORT)
+        else if (e->kind < XS_EXPECT_CONSOLE || e->kind > XS_EXPECT_MIGRATES)
             why = WHY_BAD_KIND;
-        else if (e->kind != XS_EXPECT_END && !memchr(e->text, '\0', sizeof(e->text)))
+        else if (e->kind != XS_EXPECT_END && e->kind != XS_EXPECT_SUSPENDS &&
+                 e->kind != XS_EXPECT_MIGRATES && !memchr(e->text, '\0', sizeof(e->text)))
             why = WHY_BAD_TEXT;
         else if (!out)
             why = WHY_NO_OUTCOME;
@@ -1251,6 +1749,18 @@ int xs_scenario_check(const struct xs_scenario *s, const struct xs_domain_outcom
             report_expected[e->domain] = true;
         if (why == WHY_NONE && e->kind == XS_EXPECT_END) {
             if (out[e->domain].end_state != e->end_state) why = WHY_END;
+        } else if (why == WHY_NONE && e->kind == XS_EXPECT_SUSPENDS) {
+            for (unsigned k = 0; k < 3; k++)
+                if (e->suspends[k] >= 0 &&
+                    out[e->domain].suspends[k] != (unsigned)e->suspends[k])
+                    why = WHY_SUSPENDS;
+        } else if (why == WHY_NONE && e->kind == XS_EXPECT_MIGRATES) {
+            const struct xs_domain_outcome *o = &out[e->domain];
+            for (unsigned k = 0; k < 2; k++)
+                if (e->migrates[k] >= 0 && o->migrates[k] != (unsigned)e->migrates[k])
+                    why = WHY_MIGRATES;
+            if (e->max_downtime_ns != UINT64_MAX && o->max_downtime_ns > e->max_downtime_ns)
+                why = WHY_MIGRATES;
         } else if (why == WHY_NONE && is_absence_kind(e->kind)) {
             struct cursor c = {0, 0};
             while (next_line(stream_of(&out[e->domain], e->kind), &c, &l, &ll)) {

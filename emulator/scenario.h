@@ -35,6 +35,9 @@ struct xs_scn_domain {
     unsigned vcpus;              /* default 1 */
     char cmdline[XS_SCN_TEXT_MAX];
     enum xs_hypercall_mode hypercalls; /* default direct */
+    /* `restore NAME file=PATH`: the domain is built from a saved image
+     * (docs/migration.md) instead of booted; "" for a `domain`. */
+    char restore[XS_SCN_TEXT_MAX];
     int line;
 };
 
@@ -48,6 +51,12 @@ enum xs_expect_kind {
     XS_EXPECT_REPORT,
     XS_EXPECT_REPORT_RE,
     XS_EXPECT_NO_REPORT,
+    /* The toolstack's suspend outcomes for the domain (`expect D suspends
+     * resumed=N cancelled=N failed=N`, each key optional). */
+    XS_EXPECT_SUSPENDS,
+    /* Live migrations of the domain (`expect D migrates ok=N failed=N
+     * max-downtime=TIME`, each key optional). */
+    XS_EXPECT_MIGRATES,
 };
 
 struct xs_scn_expect {
@@ -55,6 +64,9 @@ struct xs_scn_expect {
     unsigned domain; /* index into domains[] */
     char text[XS_SCN_TEXT_MAX];
     int end_state;
+    int suspends[3]; /* resumed, cancelled, failed: -1 = not checked */
+    int migrates[2]; /* ok, failed: -1 = not checked */
+    uint64_t max_downtime_ns; /* migrates: UINT64_MAX = not checked */
     int line;
 };
 
@@ -85,6 +97,38 @@ struct xs_scn_disk {
     int line;
 };
 
+/* A network interface with xensim as its backend (netback): `nic DOMAIN
+ * [switch=NAME] [mac=XX:XX:XX:XX:XX:XX] [pcap=FILE] [id=N] [queues=N]
+ * [attach=TIME] [detach=TIME]`, a port of the simulated switch NAME
+ * (default xenbr0), created before the domains run or hot-plugged at
+ * attach, hot-unplugged at detach. */
+#define XS_SCN_MAX_NICS 16
+struct xs_scn_nic {
+    unsigned domain;          /* the frontend: index into domains[] */
+    char sw[XS_SCN_NAME_MAX]; /* switch name ("" for the default) */
+    uint8_t mac[6];
+    bool mac_set;               /* else derived from domid and id */
+    char pcap[XS_SCN_TEXT_MAX]; /* as written ("" for none) */
+    unsigned id;                /* the vif's devid: 0, 1, ... */
+    unsigned queues;            /* multi-queue-max-queues, 0: the default */
+    uint64_t attach_ns;         /* 0: there from the start */
+    uint64_t detach_ns;         /* 0: never */
+    int line;
+};
+
+/* The toolstack asks a domain to suspend (`suspend DOMAIN at=TIME [cancel]
+ * [timeout=TIME]`): at TIME it writes control/shutdown = "suspend"; once
+ * the guest suspended, it resumes it in a new domain, or cancels
+ * (docs/suspend.md). */
+#define XS_SCN_MAX_SUSPENDS 64
+struct xs_scn_suspend {
+    unsigned domain; /* index into domains[] */
+    uint64_t at_ns;
+    uint64_t timeout_ns; /* 0: the default */
+    bool cancel;
+    int line;
+};
+
 /* Console input for a domain (`input DOMAIN "TEXT"`): queued in file order
  * before the run starts, delivered through the console ring. */
 #define XS_SCN_MAX_INPUTS 1024
@@ -92,6 +136,41 @@ struct xs_scn_input {
     unsigned domain; /* index into domains[] */
     char text[XS_SCN_TEXT_MAX];
     size_t len;
+    int line;
+};
+
+/* The toolstack saves a domain to a file (`save DOMAIN at=TIME file=PATH
+ * [timeout=TIME]`), as xl save: at TIME it asks the domain to suspend,
+ * writes it as a libxc migration stream and the domain ends (suspend); if
+ * the file cannot be written the suspend is cancelled and the guest runs
+ * on (docs/migration.md). */
+#define XS_SCN_MAX_SAVES 16
+struct xs_scn_save {
+    unsigned domain; /* index into domains[] */
+    uint64_t at_ns;
+    uint64_t timeout_ns;        /* 0: the default */
+    char file[XS_SCN_TEXT_MAX]; /* as written: relative to the scenario's directory */
+    int line;
+};
+
+/* Live migration (`migrate DOMAIN at=TIME [rounds=N] [threshold=PAGES]
+ * [bandwidth=BYTES_PER_S] [timeout=TIME] [file=PATH] [log=PATH]
+ * [cut=BYTES]`): pre-copy rounds from TIME, then stop-and-copy, and the
+ * domain resumes in a new domain of this simulation (docs/migration.md). */
+#define XS_SCN_MAX_MIGRATES 16
+struct xs_scn_migrate {
+    unsigned domain; /* index into domains[] */
+    uint64_t at_ns;
+    uint64_t timeout_ns; /* 0: the default */
+    unsigned rounds;     /* pre-copy rounds at most */
+    uint64_t threshold;  /* pages */
+    uint64_t bandwidth;  /* bytes per virtual second */
+    uint64_t cut;        /* testing: the link drops after this many bytes (0: never) */
+    char file[XS_SCN_TEXT_MAX]; /* a copy of the stream ("" none) */
+    char log[XS_SCN_TEXT_MAX];  /* the rounds as CSV ("" none) */
+    /* xensim migrate-send: the destination is another process (not a
+     * scenario keyword; file "-" is stdout). */
+    bool send_only;
     int line;
 };
 
@@ -109,6 +188,14 @@ struct xs_scenario {
     struct xs_scn_input *inputs;
     unsigned nr_disks;
     struct xs_scn_disk disks[XS_SCN_MAX_DISKS];
+    unsigned nr_nics;
+    struct xs_scn_nic nics[XS_SCN_MAX_NICS];
+    unsigned nr_suspends;
+    struct xs_scn_suspend suspends[XS_SCN_MAX_SUSPENDS];
+    unsigned nr_saves;
+    struct xs_scn_save saves[XS_SCN_MAX_SAVES];
+    unsigned nr_migrates;
+    struct xs_scn_migrate migrates[XS_SCN_MAX_MIGRATES];
     uint64_t vtime_limit_ns; /* default 10 s of virtual time */
     uint64_t exit_limit;     /* default 50,000,000 VM exits */
 };
@@ -129,6 +216,16 @@ int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom,
 int xs_scenario_disk_path(const struct xs_scenario *s, unsigned disk, char *out,
                           size_t outlen);
 
+/* A nic's pcap file: a relative path is relative to the scenario's
+ * directory.  "" when it has none. */
+int xs_scenario_nic_pcap_path(const struct xs_scenario *s, unsigned nic, char *out,
+                              size_t outlen);
+
+/* A file named in a scenario (save file=, restore file=): relative to the
+ * scenario's directory unless absolute. */
+int xs_scenario_file_path(const struct xs_scenario *s, const char *file, char *out,
+                          size_t outlen);
+
 /* What a run produced for one domain, to check expectations against. */
 struct xs_domain_outcome {
     const char *console; /* everything the domain wrote, '\n'-separated */
@@ -136,6 +233,9 @@ struct xs_domain_outcome {
     int end_state;       /* enum xs_end_state */
     const char *reports; /* sanitizer reports, '\n'-separated lines */
     size_t reports_len;
+    unsigned suspends[3]; /* the toolstack's: resumed, cancelled, failed */
+    unsigned migrates[2]; /* live migrations: finished, failed */
+    uint64_t max_downtime_ns; /* of the finished ones */
 };
 
 /* Check every expectation; prints one line per expectation to report

@@ -7,6 +7,8 @@
 
 #include "scenario.h"
 
+struct xs_domain_image;
+
 struct xs_scenario_run_opts {
     uint64_t seed;
     const char *guest_dir;
@@ -16,6 +18,10 @@ struct xs_scenario_run_opts {
     FILE *log;                   /* xensim's own messages (crash reports) */
     const char *xenstore_socket; /* expose the store there (xenstore.h), or NULL */
     FILE *console_log;           /* a copy of the consoles (--console-log), or NULL */
+    const char *migrate_log;     /* every migration's rounds as CSV, or NULL */
+    /* The image for a domain whose restore file is "-": a stream already
+     * read from a pipe (xensim restore -), which cannot be read again. */
+    const struct xs_domain_image *restore_image;
 };
 
 struct xs_scenario_result {
@@ -23,6 +29,8 @@ struct xs_scenario_result {
     uint64_t trace_hash;
     uint64_t vtime_ns;
     uint64_t exits;
+    unsigned saves_ok, saves_failed; /* `save` statements: file written / not */
+    unsigned migrates_ok, migrates_failed; /* `migrate` statements */
     char err[1024];
 };
 

@@ -10,6 +10,8 @@
 #include "console_sim.h"
 #include "pvdev.h"
 #include "sim.h"
+#include "migrate.h"
+#include "suspend.h"
 #include "trap.h"
 #include "vmentry.h"
 #include "vtime.h"
@@ -68,6 +70,8 @@ void xs_sim_destroy(struct xs_sim *sim)
         xs_domain_destroy(sim->domains[i]);
     sim->nr_domains = 0;
     xs_pvdev_sim_free(sim);
+    xs_suspend_sim_free(sim);
+    xs_migrate_sim_free(sim);
     xs_xenstore_sim_free(sim);
     cs_close(&sim->capstone);
     xs_trace_close(&sim->trace);
@@ -134,7 +138,9 @@ void xs_sim_run(struct xs_sim *sim)
         stop(sim, "out of memory");
         return;
     }
-    struct xs_vcpu *last = NULL;
+    /* The vCPU picked last, by domid and id: a pointer could be reused by a
+     * domain created meanwhile (a resume), which would hide a switch. */
+    uint32_t last = UINT32_MAX;
     xs_watchdog_arm(true);
     while (!all_ended(sim)) {
         if (sim->nr_exits >= sim->cfg.exit_limit) {
@@ -162,18 +168,30 @@ void xs_sim_run(struct xs_sim *sim)
             if (idle(sim)) continue;
             char who[160];
             describe_blocked(sim, who, sizeof(who));
-            stop(sim, "deadlock: no vCPU can run and no timer is pending (%s)",
-                 who[0] ? who : "all vCPUs down");
+            const struct xs_domain *susp = NULL;
+            for (unsigned i = 0; i < sim->nr_domains && !susp; i++)
+                if (sim->domains[i]->suspended) susp = sim->domains[i];
+            if (susp && !who[0])
+                stop(sim, "%s (d%u) is suspended and nothing will resume it", susp->name,
+                     susp->domid);
+            else
+                stop(sim, "deadlock: no vCPU can run and no timer is pending (%s)",
+                     who[0] ? who : "all vCPUs down");
             break;
         }
         struct xs_vcpu *v = runnable[n == 1 ? 0 : xs_prng_below(&sim->prng, n)];
         /* A choice among one is no decision: trace only real ones. */
-        if (n > 1 || v != last) {
+        uint32_t who = (uint32_t)v->dom->domid << 16 | v->id;
+        if (n > 1 || who != last) {
             uint64_t ta[1] = {n};
             xs_trace_emit(&sim->trace, sim->vtime_ns, v->dom->domid, v->id, XS_TR_SCHED,
                           0, ta, 1, 0, NULL, 0);
         }
-        last = v;
+        last = who;
+        if (!v->dom->has_run) {
+            v->dom->has_run = true;
+            v->dom->first_run_ns = sim->vtime_ns;
+        }
         xs_vcpu_run_once(v);
         if (sim->stuck) {
             stop(

@@ -80,6 +80,7 @@ struct xs_vcpu {
     /* Timers (timer.c); XS_NO_DEADLINE = not armed */
     uint64_t sshot_deadline_ns;
     uint64_t periodic_period_ns, periodic_next_ns;
+    bool suspend_online; /* was not down when its domain suspended (suspend.c) */
 };
 
 #define XS_NO_DEADLINE UINT64_MAX
@@ -119,6 +120,23 @@ struct xs_domain {
     char *reports;
     size_t reports_len, reports_cap;
     unsigned nr_reports, reports_dropped;
+    /* Suspend (suspend.c): SCHEDOP_shutdown(SHUTDOWN_suspend) parked the
+     * domain (every vCPU down, nothing else changed) until the toolstack
+     * cancels (the call returns 1) or resumes it in a new domain. */
+    bool suspended;
+    unsigned suspend_vcpu; /* the vCPU that made the call */
+    uint64_t suspended_ns; /* virtual time it made it (migrate.c's downtime) */
+    /* The first time one of its vCPUs ran (migrate.c: a destination's
+     * downtime ends there). */
+    bool has_run;
+    uint64_t first_run_ns;
+    /* A restored domain (domain_image.c): its toolstack ports (store,
+     * console) are allocated from here up, so they differ from the old
+     * domain's, and the console ring keeps its indexes. */
+    uint32_t toolstack_port_min;
+    bool restored;
+    /* The toolstack's suspend outcomes, carried over to the new domain. */
+    unsigned suspends_resumed, suspends_cancelled, suspends_failed;
 };
 
 struct xs_sim_config {
@@ -147,6 +165,11 @@ struct xs_sim {
     uint64_t next_timer_ns; /* earliest armed vCPU timer or poll timeout (timer.c) */
     struct xs_xenstore *xenstore; /* xenstored (xenstore.h), NULL if none */
     struct xs_pvdevs *pvdevs;     /* devices with xensim as backend (pvdev.c) */
+    domid_t last_domid;           /* the newest domain's: domids are not reused */
+    struct xs_suspends *suspends; /* the toolstack's suspend requests (suspend.c) */
+    /* netback's switches by name (netswitch.c) */
+    struct xs_netswitches *netswitches;
+    struct xs_migrations *migrations; /* live migrations (migrate.c) */
 };
 
 struct xs_domain_config {
@@ -156,6 +179,10 @@ struct xs_domain_config {
     unsigned vcpus;
     const char *cmdline;
     enum xs_hypercall_mode hypercalls;
+    /* Guest RAM at this slot's direct-map base (a restore asks for the
+     * base its image records), instead of the first free one. */
+    bool fixed_slot;
+    uint64_t slot;
 };
 
 /* sim.c */
@@ -175,6 +202,18 @@ struct xs_domain *xs_domain_create(struct xs_sim *sim, const struct xs_domain_co
                                    char *err, size_t errlen);
 void xs_domain_destroy(struct xs_domain *d);
 void xs_domain_end(struct xs_domain *d, int end_state);
+/* The two halves of xs_domain_create, for a restore (domain_image.c):
+ * alloc gives a domain with RAM, vCPUs (all down), event channels and a
+ * grant table, not yet in the simulation; publish does the toolstack's
+ * part (store, console) and adds it to sim->domains.  On failure the
+ * caller destroys it. */
+struct xs_domain *xs_domain_alloc(struct xs_sim *sim, const struct xs_domain_config *cfg,
+                                  char *err, size_t errlen);
+int xs_domain_publish(struct xs_domain *d, char *err, size_t errlen);
+/* Take d out of sim->domains (it stays allocated), or move it to index
+ * (the others keep their order). */
+void xs_sim_remove_domain(struct xs_sim *sim, struct xs_domain *d);
+void xs_sim_move_domain(struct xs_sim *sim, struct xs_domain *d, unsigned index);
 static inline struct xs_vcpu *xs_vcpu_of(struct xs_domain *d, unsigned id)
 {
     return id < d->nr_vcpus ? &d->vcpus[id] : NULL;

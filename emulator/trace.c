@@ -136,6 +136,7 @@ static const char *const kind_names[] = {
     [XS_TR_TIMER] = "timer",
     [XS_TR_VCPU] = "vcpu",
     [XS_TR_GNTTAB_LEAK] = "gnttab-leak",
+    [XS_TR_SUSPEND] = "suspend",
 };
 
 const char *xs_trace_kind_name(unsigned kind)
@@ -219,6 +220,13 @@ static void print_rec(FILE *out, const struct xs_trace_rec *r, const uint8_t *pa
                 " mapper=d%" PRIu64 " %#" PRIx64 " %#" PRIx64,
                 r->sub < 3 ? gk[r->sub] : "?", r->a[0], r->a[1], r->a[2], r->a[3],
                 r->a[4], r->a[5]);
+        break;
+    }
+    case XS_TR_SUSPEND: {
+        static const char *const sk[] = {"requested", "suspended", "cancelled", "resumed",
+                                         "failed"};
+        fprintf(out, " %s", r->sub < 5 ? sk[r->sub] : "?");
+        if (r->sub == 3) fprintf(out, " as d%" PRIu64, r->a[0]);
         break;
     }
     case XS_TR_DOMAIN_CREATE:

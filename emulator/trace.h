@@ -29,6 +29,8 @@ enum xs_trace_kind {
         12,          /* sub = 0 singleshot / 1 periodic / 2 poll timeout; a0 = deadline */
     XS_TR_VCPU = 13, /* sub = 0 initialised / 1 up / 2 down; a0 = rip gpa */
     XS_TR_GNTTAB_LEAK = 14, /* grant sanitizer; sub and a0..a5: docs/gnttab.md */
+    XS_TR_SUSPEND = 15,     /* sub = 0 requested / 1 suspended / 2 cancelled / 3 resumed
+                               (a0 = new domid) / 4 failed; payload = reason if failed */
 };
 
 struct xs_trace_rec {

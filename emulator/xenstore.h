@@ -104,6 +104,8 @@ void xs_xenstore_sim_free(struct xs_sim *sim);
  * of memory), ended (shutdown: @releaseDomain), destroyed. */
 int xs_xenstore_domain_created(struct xs_domain *d, char *err, size_t errlen);
 void xs_xenstore_domain_ended(struct xs_domain *d);
+/* A cancelled suspend: the domain runs on (a later end fires again). */
+void xs_xenstore_domain_resumed(struct xs_domain *d);
 void xs_xenstore_domain_destroyed(struct xs_domain *d);
 /* The run loop, every iteration: serve the domains' rings (two index words
  * checked per domain when idle) and, with a socket, its clients.  When no

@@ -159,7 +159,7 @@ int xs_xenstore_domain_created(struct xs_domain *d, char *err, size_t errlen)
     uint64_t pfn = xs_xenstore_ring_pfn(d);
     struct xenstore_domain_interface *intf =
         xs_gpa_ptr(d, pfn * XS_PAGE_SIZE, XS_PAGE_SIZE);
-    long port = xs_evtchn_alloc_unbound_for(d, 0);
+    long port = xs_evtchn_alloc_unbound_from(d, 0, d->toolstack_port_min);
     if (!intf || port < 0) {
         snprintf(err, errlen, "domain %s: no xenstore ring page or event channel",
                  d->name);
@@ -198,6 +198,15 @@ void xs_xenstore_domain_ended(struct xs_domain *d)
     if (!sd || !sd->introduced || sd->shutdown) return;
     sd->shutdown = true;
     xst_fire_special(xs, "@releaseDomain");
+}
+
+/* A cancelled suspend: the domain runs again, and a later shutdown must
+ * fire @releaseDomain again (Xen's domain_resume clears is_shut_down). */
+void xs_xenstore_domain_resumed(struct xs_domain *d)
+{
+    struct xs_xenstore *xs = d->sim->xenstore;
+    struct xst_domain *sd = xs ? xst_find_domain(xs, d->domid) : NULL;
+    if (sd) sd->shutdown = false;
 }
 
 /* xl destroy: the toolstack removes the domain's directories, then

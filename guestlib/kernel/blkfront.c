@@ -14,6 +14,7 @@
  * each response is copied once, and its id, operation and status are
  * checked against the shadow. */
 #include <guest/blkfront.h>
+#include <guest/control.h>
 #include <guest/evtchn.h>
 #include <guest/gnttab.h>
 #include <guest/irq.h>
@@ -56,6 +57,11 @@ struct shadow {
     /* The indirect segment page, granted read-only once, kept. */
     struct blkif_request_segment *ind;
     grant_ref_t ind_ref;
+    /* What the request asks, to issue it again after a resume. */
+    uint8_t bop; /* enum blkfront_op */
+    uint64_t sector, seq;
+    uint8_t *ubuf;
+    uint32_t ulen;
 };
 
 struct bf_ring {
@@ -83,6 +89,8 @@ struct blkfront {
     unsigned nq, next_queue;
     volatile bool broken, connected;
     volatile bool backend_closing; /* hot-unplug: nothing more is sent */
+    volatile bool suspended;       /* a suspend is under way: submits wait */
+    uint64_t next_seq;             /* requests in the order they were queued */
 };
 
 static struct blkfront devs[BLKFRONT_MAX_DEVS];
@@ -109,6 +117,7 @@ static domid_t backend_id(struct blkfront *bf)
 
 static void owner_done(struct blkfront_req *r, long status)
 {
+    if (!r) return; /* a timed-out synchronous request: nobody waits */
     if (status && !r->first_err) r->first_err = status;
     if (--r->pending) return;
     r->status = r->first_err;
@@ -124,7 +133,7 @@ static void slot_complete(struct bf_ring *q, uint32_t id, long status)
     for (unsigned i = 0; i < s->nseg; i++) {
         struct seg *g = &s->seg[i];
         if (s->pg[i]) {
-            if (!status && !s->write) memcpy(g->user, s->pg[i], g->len);
+            if (!status && !s->write && s->owner) memcpy(g->user, s->pg[i], g->len);
             continue;
         }
         /* A backend still mapping the page keeps the grant: never revoke
@@ -162,7 +171,9 @@ static void mark_broken(struct blkfront *bf)
 static void ring_poll(struct bf_ring *q)
 {
     struct blkfront *bf = q->bf;
-    if (bf->broken || !q->shadow) return;
+    /* Suspended: what the backend answers now is either taken after a
+     * cancel, or issued again after a resume -- never both. */
+    if (bf->broken || !q->shadow || bf->suspended) return;
     for (;;) {
         RING_IDX rp = READ_ONCE(q->fr.sring->rsp_prod);
         xen_rmb(); /* the responses before the index */
@@ -312,15 +323,31 @@ struct publish_arg {
 };
 
 /* Everything the backend reads at connect, in one transaction. */
+/* Remove node (below our directory) if an earlier connection wrote it. */
+static long unpublish(xs_transaction_t t, struct xenbus_device *dev, const char *node)
+{
+    char path[XENBUS_PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/%s", dev->nodename, node);
+    long rc = xenstore_rm(t, path);
+    return rc == -XEN_ENOENT ? 0 : rc;
+}
+
 static long publish(xs_transaction_t t, void *arg)
 {
     struct publish_arg *a = arg;
     struct blkfront *bf = a->bf;
     struct xenbus_device *dev = &bf->dev;
     long rc = 0;
-    if (a->order) rc = xenbus_printf(t, dev, "ring-page-order", "%u", a->order);
+    /* A reconnect may negotiate fewer pages or queues than the last
+     * connection: its nodes would name stale rings. */
+    if (a->order)
+        rc = xenbus_printf(t, dev, "ring-page-order", "%u", a->order);
+    else
+        rc = unpublish(t, dev, "ring-page-order");
     if (!rc && bf->nq > 1)
         rc = xenbus_printf(t, dev, "multi-queue-num-queues", "%u", bf->nq);
+    else if (!rc)
+        rc = unpublish(t, dev, "multi-queue-num-queues");
     for (unsigned qi = 0; !rc && qi < bf->nq; qi++) {
         struct bf_ring *q = &bf->ring[qi];
         char dir[16] = "", node[40];
@@ -359,6 +386,22 @@ static void rings_free(struct blkfront *bf)
     bf->nq = 0;
 }
 
+/* Connecting failed after the backend was told our rings (Initialised):
+ * it may map them.  Closing first, so it lets go (Linux's
+ * xenbus_dev_fatal), then the rings go and Closed; otherwise it keeps
+ * serving pages we no longer use, and their grants stay open. */
+static void connect_abandon(struct blkfront *bf)
+{
+    xenbus_switch_state(&bf->dev, XenbusStateClosing);
+    xenbus_wait_otherend(&bf->dev,
+                         XENBUS_STATE_BIT(XenbusStateClosing) |
+                             XENBUS_STATE_BIT(XenbusStateClosed) |
+                             XENBUS_STATE_BIT(XenbusStateUnknown),
+                         BLKFRONT_TIMEOUT_NS);
+    rings_free(bf);
+    xenbus_switch_state(&bf->dev, XenbusStateClosed);
+}
+
 static long connect(struct blkfront *bf)
 {
     struct xenbus_device *dev = &bf->dev;
@@ -384,11 +427,15 @@ static long connect(struct blkfront *bf)
     struct publish_arg pa = {bf, order};
     if (!rc) rc = xenstore_transaction(publish, &pa, 0, NULL);
     if (!rc) rc = xenbus_switch_state(dev, XenbusStateInitialised);
+    bool told = !rc;
     if (!rc) rc = wait_backend(bf, XenbusStateConnected);
     if (rc) {
         printk("blkfront: vbd %u: connecting failed: %s\n", in->vdev,
                xenstore_errname(rc));
-        rings_free(bf);
+        if (told)
+            connect_abandon(bf);
+        else
+            rings_free(bf);
         return rc;
     }
     in->sectors = backend_u64(bf, "sectors", 0);
@@ -404,7 +451,7 @@ static long connect(struct blkfront *bf)
         /* Requests here count 512-byte sectors, as blkif does. */
         printk("blkfront: vbd %u: sector size %u is not supported\n", in->vdev,
                in->sector_size);
-        rings_free(bf);
+        connect_abandon(bf);
         return -XEN_EOPNOTSUPP;
     }
     bf->broken = false;
@@ -422,6 +469,165 @@ static long connect(struct blkfront *bf)
            in->discard ? "yes" : "no");
     return rc;
 }
+
+/* ---- suspend and resume (control.c) ----------------------------------------------- */
+
+static long issue(struct bf_ring *q, enum blkfront_op op, uint64_t sector, void *buf,
+                  size_t len, struct blkfront_req *r, unsigned long *flags);
+
+/* A request part in flight at suspend, to be issued again. */
+struct inflight {
+    struct blkfront_req *owner;
+    enum blkfront_op op;
+    uint64_t sector, seq;
+    uint8_t *buf;
+    uint32_t len;
+    unsigned queue;
+};
+
+/* The old domain's ring: its grants went with the old grant table and its
+ * port with the old event channels.  End our side of every grant (they
+ * end at once now), free the pages; nothing is closed or completed. */
+static void ring_forget(struct bf_ring *q)
+{
+    if (q->shadow) {
+        for (unsigned id = 0; id < q->nr_shadow; id++) {
+            struct shadow *s = &q->shadow[id];
+            if (s->in_use && !q->bf->info.persistent)
+                for (unsigned i = 0; i < s->nseg; i++)
+                    gnttab_end_access(s->seg[i].ref);
+        }
+    }
+    q->port = 0; /* not ours to close: it names nothing of ours any more */
+    ring_free(q);
+}
+
+/* Collect what is in flight, oldest first, into a page-allocated array
+ * (*pages of it); returns the count. */
+static unsigned collect(struct blkfront *bf, struct inflight **out, unsigned *pages)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < bf->nq; i++)
+        n += bf->ring[i].inflight;
+    *out = NULL;
+    *pages = 0;
+    if (!n) return 0;
+    *pages = (unsigned)((n * sizeof(struct inflight) + PAGE_SIZE - 1) / PAGE_SIZE);
+    struct inflight *a = page_alloc_contig(*pages);
+    if (!a) {
+        *pages = 0;
+        return 0;
+    }
+    unsigned k = 0;
+    for (unsigned i = 0; i < bf->nq; i++) {
+        struct bf_ring *q = &bf->ring[i];
+        for (unsigned id = 0; q->shadow && id < q->nr_shadow && k < n; id++) {
+            struct shadow *s = &q->shadow[id];
+            if (!s->in_use) continue;
+            /* Insertion by sequence: the backend sees them in the old order. */
+            unsigned j = k++;
+            while (j > 0 && a[j - 1].seq > s->seq) {
+                a[j] = a[j - 1];
+                j--;
+            }
+            a[j] = (struct inflight){
+                s->owner, (enum blkfront_op)s->bop, s->sector, s->seq, s->ubuf, s->ulen,
+                i};
+        }
+    }
+    *out = a;
+    return k;
+}
+
+/* One old part again, on the new rings; the old part's count in its
+ * owner is released once the new parts are queued (so the owner
+ * completes exactly once).  The same queue as before: one request's parts
+ * share a queue, and so its lock. */
+static void reissue(struct blkfront *bf, const struct inflight *p)
+{
+    struct bf_ring *q = &bf->ring[p->queue < bf->nq ? p->queue : 0];
+    unsigned long flags = irq_save();
+    spin_lock(&q->lock);
+    long rc = issue(q, p->op, p->sector, p->buf, p->len, p->owner, &flags);
+    owner_done(p->owner, rc);
+    spin_unlock(&q->lock);
+    irq_restore(flags);
+}
+
+/* The new backend: our nodes moved with the domain, the handshake runs
+ * again from Initialising, then everything in flight is issued again (the
+ * old backend may have done some of it: reads and writes of the same data
+ * are harmless twice, a completion is not, and none is taken twice). */
+static void recover(struct blkfront *bf)
+{
+    struct inflight *pend;
+    unsigned pages, n = collect(bf, &pend, &pages);
+    for (unsigned i = 0; i < BLKFRONT_MAX_QUEUES; i++)
+        if (bf->ring[i].bf) ring_forget(&bf->ring[i]);
+    bf->nq = 0;
+    bf->connected = false;
+    long rc = xenbus_resume_device(&bf->dev);
+    if (!rc) rc = xenbus_switch_state(&bf->dev, XenbusStateInitialising);
+    if (!rc) rc = connect(bf);
+    bf->suspended = false;
+    if (rc) {
+        printk("blkfront: vbd %u: reconnect after resume failed: %s\n", bf->info.vdev,
+               xenstore_errname(rc));
+        bf->broken = true;
+    }
+#ifdef GUEST_BUG_BLK_LOST_INFLIGHT
+    /* Deliberate bug: what was in flight is forgotten: never issued again,
+     * never completed. */
+    n = 0;
+#endif
+    for (unsigned i = 0; i < n; i++) {
+        if (rc)
+            owner_done(pend[i].owner, -XEN_EIO);
+        else
+            reissue(bf, &pend[i]);
+    }
+    if (n)
+        printk("blkfront: vbd %u: %u request%s issued again after resume\n",
+               bf->info.vdev, n, n == 1 ? "" : "s");
+    for (unsigned i = 0; i < pages; i++)
+        page_free((uint8_t *)pend + i * PAGE_SIZE);
+}
+
+/* At the last moment (the other CPUs down, events off): from here on no
+ * response is taken.  What is on the ring now -- answered or not -- is in
+ * flight: completed after a cancel, issued again after a resume. */
+static long blk_freeze(void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < BLKFRONT_MAX_DEVS; i++)
+        if (devs[i].used && devs[i].connected) devs[i].suspended = true;
+    return 0;
+}
+
+static void blk_resume(void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < BLKFRONT_MAX_DEVS; i++)
+        if (devs[i].used && devs[i].suspended) recover(&devs[i]);
+}
+
+static void blk_cancel(void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < BLKFRONT_MAX_DEVS; i++) {
+        if (!devs[i].used || !devs[i].suspended) continue;
+        devs[i].suspended = false;
+        poll_all(&devs[i]); /* what was answered meanwhile */
+    }
+}
+
+static struct control_hook blk_freeze_hook = {.name = "blkfront-freeze",
+                                              .order = CONTROL_ORDER_BLKFRONT_FREEZE,
+                                              .suspend = blk_freeze};
+static struct control_hook blk_hook = {.name = "blkfront",
+                                       .order = CONTROL_ORDER_BLKFRONT,
+                                       .resume = blk_resume,
+                                       .cancel = blk_cancel};
 
 long blkfront_count(void)
 {
@@ -512,6 +718,8 @@ long blkfront_open(unsigned index, const struct blkfront_opts *opts,
         bf->used = false;
         return rc;
     }
+    control_register(&blk_freeze_hook);
+    control_register(&blk_hook);
     *out = bf;
     return 0;
 }
@@ -678,9 +886,18 @@ static size_t fill_segs(struct bf_ring *q, struct shadow *s, bool write, uint8_t
     return done;
 }
 
+/* What one request asks (kept with it, to issue it again). */
+struct ask {
+    enum blkfront_op op;
+    uint64_t sector;
+    uint8_t *buf;
+    size_t len;
+};
+
 /* Put one request into slot id and onto the ring (lock held). */
 static void queue_req(struct bf_ring *q, uint32_t id, const blkif_request_t *req,
-                      uint8_t op, bool write, struct blkfront_req *owner)
+                      uint8_t op, bool write, struct blkfront_req *owner,
+                      const struct ask *ask)
 {
     struct shadow *s = &q->shadow[id];
     s->req = *req;
@@ -689,7 +906,12 @@ static void queue_req(struct bf_ring *q, uint32_t id, const blkif_request_t *req
     s->write = write;
     s->owner = owner;
     s->in_use = true;
-    owner->pending++;
+    s->bop = (uint8_t)ask->op;
+    s->sector = ask->sector;
+    s->ubuf = ask->buf;
+    s->ulen = (uint32_t)ask->len;
+    s->seq = q->bf->next_seq++;
+    if (owner) owner->pending++;
     q->inflight++;
     *RING_GET_REQUEST(&q->fr, q->fr.req_prod_pvt) = s->req;
     q->fr.req_prod_pvt++;
@@ -744,7 +966,9 @@ static long submit_rw(struct bf_ring *q, bool write, uint64_t sector, uint8_t *b
             q->free_head = id;
             return -XEN_ENOMEM;
         }
-        queue_req(q, id, &req, op, write, r);
+        struct ask ask = {write ? BLKFRONT_WRITE : BLKFRONT_READ,
+                          sector + done / BLKFRONT_SECTOR, buf + done, n};
+        queue_req(q, id, &req, op, write, r, &ask);
         done += n;
         if (parts++) bf->stats.splits++;
     }
@@ -770,11 +994,53 @@ static long refuse(const struct blkfront *bf, enum blkfront_op op, uint64_t sect
     return 0;
 }
 
+/* Queue op on q for r (lock held, interrupts off): 0 or the error; parts
+ * queued count in r->pending. */
+static long issue(struct bf_ring *q, enum blkfront_op op, uint64_t sector, void *buf,
+                  size_t len, struct blkfront_req *r, unsigned long *flags)
+{
+    struct blkfront_info *in = &q->bf->info;
+    long rc = 0;
+    if (op == BLKFRONT_READ || op == BLKFRONT_WRITE) {
+        rc = submit_rw(q, op == BLKFRONT_WRITE, sector, buf, len, r, flags);
+    } else if (op == BLKFRONT_FLUSH && !in->flush && !in->barrier) {
+        /* No cache to flush (as Linux, which then sends nothing). */
+    } else {
+        uint32_t id = get_slot(q, flags);
+        struct ask ask = {op, sector, buf, len};
+        if (id == NO_SLOT) {
+            rc = -XEN_EIO;
+        } else if (op == BLKFRONT_FLUSH) {
+            uint8_t o = in->flush ? BLKIF_OP_FLUSH_DISKCACHE : BLKIF_OP_WRITE_BARRIER;
+            blkif_request_t req = {.operation = o, .handle = (blkif_vdev_t)in->vdev};
+            queue_req(q, id, &req, o, false, r, &ask);
+        } else {
+            struct blkif_request_discard d = {.operation = BLKIF_OP_DISCARD,
+                                              .handle = (blkif_vdev_t)in->vdev,
+                                              .sector_number = sector,
+                                              .nr_sectors = len / BLKFRONT_SECTOR};
+            blkif_request_t req;
+            memset(&req, 0, sizeof(req));
+            memcpy(&req, &d, sizeof(d));
+            queue_req(q, id, &req, BLKIF_OP_DISCARD, false, r, &ask);
+        }
+    }
+    push(q);
+    return rc;
+}
+
+static bool not_suspended(void *arg)
+{
+    return !((struct blkfront *)arg)->suspended;
+}
+
 long blkfront_submit(struct blkfront *bf, enum blkfront_op op, uint64_t sector, void *buf,
                      size_t len, struct blkfront_req *r)
 {
-    struct blkfront_info *in = &bf->info;
-    bool rw = op == BLKFRONT_READ || op == BLKFRONT_WRITE;
+    /* A suspend is under way: the request goes to the device it resumes
+     * with (or the same one, if cancelled). */
+    while (bf->suspended)
+        wait_event(not_suspended, bf, POLL_SLICE_NS);
     long rc = refuse(bf, op, sector, buf, len);
     if (rc) {
         /* Nothing sent: the request is over at once. */
@@ -791,30 +1057,7 @@ long blkfront_submit(struct blkfront *bf, enum blkfront_op op, uint64_t sector, 
     struct bf_ring *q = &bf->ring[atomic_add(&bf->next_queue, 1) % bf->nq];
     unsigned long flags = irq_save();
     spin_lock(&q->lock);
-    if (rw) {
-        rc = submit_rw(q, op == BLKFRONT_WRITE, sector, buf, len, r, &flags);
-    } else if (op == BLKFRONT_FLUSH && !in->flush && !in->barrier) {
-        /* No cache to flush (as Linux, which then sends nothing). */
-    } else {
-        uint32_t id = get_slot(q, &flags);
-        if (id == NO_SLOT) {
-            rc = -XEN_EIO;
-        } else if (op == BLKFRONT_FLUSH) {
-            uint8_t o = in->flush ? BLKIF_OP_FLUSH_DISKCACHE : BLKIF_OP_WRITE_BARRIER;
-            blkif_request_t req = {.operation = o, .handle = (blkif_vdev_t)in->vdev};
-            queue_req(q, id, &req, o, false, r);
-        } else {
-            struct blkif_request_discard d = {.operation = BLKIF_OP_DISCARD,
-                                              .handle = (blkif_vdev_t)in->vdev,
-                                              .sector_number = sector,
-                                              .nr_sectors = len / BLKFRONT_SECTOR};
-            blkif_request_t req;
-            memset(&req, 0, sizeof(req));
-            memcpy(&req, &d, sizeof(d));
-            queue_req(q, id, &req, BLKIF_OP_DISCARD, false, r);
-        }
-    }
-    push(q);
+    rc = issue(q, op, sector, buf, len, r, &flags);
     /* Parts already queued still complete; the error is the request's. */
     owner_done(r, rc);
     spin_unlock(&q->lock);
@@ -834,6 +1077,22 @@ long blkfront_wait(struct blkfront *bf, struct blkfront_req *r, uint64_t timeout
     return r->status;
 }
 
+/* r timed out: its parts still in flight forget it (r is on sync_op's
+ * stack), and complete later for nobody. */
+static void forget_owner(struct blkfront *bf, struct blkfront_req *r)
+{
+    for (unsigned i = 0; i < bf->nq; i++) {
+        struct bf_ring *q = &bf->ring[i];
+        unsigned long f = irq_save();
+        spin_lock(&q->lock);
+        for (uint32_t id = 0; q->shadow && id < q->nr_shadow; id++)
+            if (q->shadow[id].in_use && q->shadow[id].owner == r)
+                q->shadow[id].owner = NULL;
+        spin_unlock(&q->lock);
+        irq_restore(f);
+    }
+}
+
 static long sync_op(struct blkfront *bf, enum blkfront_op op, uint64_t sector, void *buf,
                     size_t len)
 {
@@ -841,6 +1100,7 @@ static long sync_op(struct blkfront *bf, enum blkfront_op op, uint64_t sector, v
     long rc = blkfront_submit(bf, op, sector, buf, len, &r);
     /* Even a refused submit may have parts in flight: wait for them. */
     long st = blkfront_wait(bf, &r, BLKFRONT_TIMEOUT_NS);
+    if (st == -XEN_ETIMEDOUT) forget_owner(bf, &r);
     return rc ? rc : st;
 }
 

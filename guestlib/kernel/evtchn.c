@@ -9,6 +9,7 @@
  * a leaf is published only once initialised and never freed. */
 #include <guest/kernel.h>
 #include <guest/arch.h>
+#include <guest/control.h>
 #include <guest/hypercall.h>
 #include <guest/irq.h>
 #include <guest/mm.h>
@@ -39,6 +40,7 @@ static const struct evtchn_ops *ops;
 static enum evtchn_callback callback_mode;
 static unsigned nr_bound;
 static bool initialised;
+static uint32_t generation;
 
 extern const uint8_t upcall_entry[];
 
@@ -89,6 +91,45 @@ static const struct evtchn_ops *parse_abi(void)
     return &evtchn_ops_2l;
 }
 
+/* The domain-wide callback (per-vCPU vectors: evtchn_cpu_init). */
+static long set_callback(void)
+{
+    if (callback_mode == CALLBACK_VECTOR)
+        return hvm_set_param(HVM_PARAM_CALLBACK_IRQ,
+                             ((uint64_t)HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) |
+                                 UPCALL_VECTOR);
+    if (callback_mode == CALLBACK_LEGACY)
+        return hvm_set_param(HVM_PARAM_CALLBACK_IRQ,
+                             ((uint64_t)HVM_PARAM_CALLBACK_TYPE_GSI << 56) | UPCALL_GSI);
+    return 0;
+}
+
+/* A new domain has no port bound and no callback: forget every binding
+ * (each driver binds again in its own resume hook, getting new port
+ * numbers), set the ABI up again with every port masked, then the
+ * callback -- for every vCPU, the others being down. */
+static void evtchn_resume(void *arg)
+{
+    (void)arg;
+    for (unsigned d = 0; d < NR_DIRS; d++)
+        for (unsigned l = 0; slot_dirs[d] && l < LEAVES_PER_DIR; l++)
+            if (slot_dirs[d][l]) memset(slot_dirs[d][l], 0, PAGE_SIZE);
+    atomic_store(&nr_bound, 0);
+    atomic_add(&generation, 1);
+    long rc = ops->resume();
+    if (rc) panic("evtchn: resume: %s ABI refused: %ld", ops->name, rc);
+    rc = set_callback();
+    for (unsigned cpu = 0; !rc && callback_mode == CALLBACK_PERCPU && cpu < nr_cpus;
+         cpu++) {
+        struct xen_hvm_evtchn_upcall_vector uv = {.vcpu = cpu, .vector = UPCALL_VECTOR};
+        rc = HYPERVISOR_hvm_op(HVMOP_set_evtchn_upcall_vector, &uv);
+    }
+    if (rc) panic("evtchn: resume: setting the callback failed: %ld", rc);
+}
+
+static struct control_hook evtchn_hook = {
+    .name = "evtchn", .order = CONTROL_ORDER_EVTCHN, .resume = evtchn_resume};
+
 void evtchn_init(void)
 {
     if (!boot.xen || initialised) return;
@@ -110,17 +151,10 @@ void evtchn_init(void)
     idt_set_gate(UPCALL_VECTOR, upcall_entry);
     idt_set_gate(GSI_VECTOR(UPCALL_GSI), upcall_entry);
     callback_mode = parse_callback();
-    if (callback_mode == CALLBACK_VECTOR)
-        rc = hvm_set_param(HVM_PARAM_CALLBACK_IRQ,
-                           ((uint64_t)HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) |
-                               UPCALL_VECTOR);
-    else if (callback_mode == CALLBACK_LEGACY)
-        rc = hvm_set_param(HVM_PARAM_CALLBACK_IRQ,
-                           ((uint64_t)HVM_PARAM_CALLBACK_TYPE_GSI << 56) | UPCALL_GSI);
-    else
-        rc = 0; /* per vCPU, in evtchn_cpu_init() */
+    rc = set_callback();
     if (rc) panic("evtchn: setting the callback failed: %ld", rc);
     initialised = true;
+    control_register(&evtchn_hook);
 }
 
 void evtchn_cpu_init(void)
@@ -140,6 +174,11 @@ void evtchn_cpu_init(void)
         cpu_sti();
     else
         pc->vi->evtchn_upcall_mask = 0;
+}
+
+uint32_t evtchn_generation(void)
+{
+    return atomic_load(&generation);
 }
 
 bool evtchn_ready(void)

@@ -9,6 +9,7 @@
  * scan stopped, so a busy low word cannot starve the others. */
 #include <guest/kernel.h>
 #include <guest/hypercall.h>
+#include <guest/smp.h>
 #include "evtchn_abi.h"
 
 #define NR_PORTS_2L (EVTCHN_2L_WORDS * EVTCHN_2L_WORDS)
@@ -16,6 +17,21 @@
 static long init_2l(void)
 {
     return 0; /* the ABI every domain starts with */
+}
+
+/* The new shared_info has every port unmasked: mask them all again. */
+static long resume_2l(void)
+{
+    for (unsigned w = 0; w < EVTCHN_2L_WORDS; w++)
+        __atomic_store_n(&boot.shared_info->evtchn_mask[w], ~(xen_ulong_t)0,
+                         __ATOMIC_SEQ_CST);
+    for (unsigned cpu = 0; cpu < nr_cpus; cpu++) {
+        struct percpu *pc = percpu_of(cpu);
+        for (unsigned w = 0; w < EVTCHN_2L_WORDS; w++)
+            pc->evtchn_owned[w] = 0;
+        pc->scan_word = 0;
+    }
+    return 0;
 }
 
 static long setup_port_2l(evtchn_port_t port)
@@ -64,6 +80,7 @@ static void own_2l(struct percpu *pc, evtchn_port_t port, bool owned)
 static void scan_2l(struct percpu *pc)
 {
     volatile shared_info_t *s = boot.shared_info;
+    uint32_t gen = evtchn_generation();
     xen_ulong_t sel =
         __atomic_exchange_n(&pc->vi->evtchn_pending_sel, 0, __ATOMIC_SEQ_CST);
     while (sel) {
@@ -81,6 +98,9 @@ static void scan_2l(struct percpu *pc)
                 unsigned b = (unsigned)__builtin_ctzl(bits);
                 bits &= bits - 1;
                 evtchn_dispatch(pc, w * EVTCHN_2L_WORDS + b);
+                /* Resumed in a new domain meanwhile: bits and sel were the
+                 * old one's (Xen flagged every word: we come round again). */
+                if (evtchn_generation() != gen) return;
             }
             pc->scan_word = (w + 1) % EVTCHN_2L_WORDS;
         }
@@ -100,4 +120,5 @@ const struct evtchn_ops evtchn_ops_2l = {
     .is_masked = is_masked_2l,
     .own = own_2l,
     .scan = scan_2l,
+    .resume = resume_2l,
 };

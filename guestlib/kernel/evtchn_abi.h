@@ -23,6 +23,10 @@ struct evtchn_ops {
     void (*own)(struct percpu *pc, evtchn_port_t port, bool owned);
     /* Find and dispatch this CPU's pending events (interrupts off). */
     void (*scan)(struct percpu *pc);
+    /* After a resume in a new domain (which starts 2-level with nothing
+     * bound): this ABI again for every vCPU, every port masked.  0 or a
+     * negative Xen errno. */
+    long (*resume)(void);
 };
 
 extern const struct evtchn_ops evtchn_ops_2l;
@@ -31,6 +35,10 @@ extern const struct evtchn_ops evtchn_ops_fifo;
 /* The core's per-event step, called by the scans: acknowledge (clear the
  * pending bit) and run the port's handler. */
 void evtchn_dispatch(struct percpu *pc, evtchn_port_t port);
+/* Bumped by a resume in a new domain.  A handler can be where a CPU stops
+ * for a suspend (the CALL IPI): a scan that finds it changed after a
+ * dispatch drops what it had read, which named the old domain's ports. */
+uint32_t evtchn_generation(void);
 
 /* Atomic bit operations on Xen's shared words. */
 static inline bool xen_test_bit(unsigned nr, const volatile xen_ulong_t *w)

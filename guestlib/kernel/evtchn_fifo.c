@@ -13,6 +13,7 @@
 #include <guest/hypercall.h>
 #include <guest/mm.h>
 #include <guest/smp.h>
+#include <guest/string.h>
 #include "evtchn_abi.h"
 
 #define WORDS_PER_PAGE (PAGE_SIZE / sizeof(event_word_t))
@@ -81,6 +82,31 @@ static long init_fifo(void)
         if ((rc = init_control(cpu)))
             panic("evtchn: FIFO init_control for vcpu %u failed: %ld", cpu, rc);
     if ((rc = evtchn_fifo_expand())) panic("evtchn: FIFO expand_array failed: %ld", rc);
+    return 0;
+}
+
+/* A new domain knows no control block and no event array: register each
+ * vCPU's block again (cleared: its heads and READY bits were the old
+ * domain's) and give Xen the same array pages, every port masked, as
+ * Linux's evtchn_fifo_resume does. */
+static long resume_fifo(void)
+{
+    for (unsigned cpu = 0; cpu < nr_cpus; cpu++) {
+        struct percpu *pc = percpu_of(cpu);
+        memset((void *)&pc->fifo_cb, 0, sizeof(pc->fifo_cb));
+        memset(pc->fifo_head, 0, sizeof(pc->fifo_head));
+        long rc = init_control(cpu);
+        if (rc) return rc;
+    }
+    unsigned n = __atomic_load_n(&nr_pages, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++) {
+        event_word_t *page = event_pages[i];
+        for (unsigned j = 0; j < WORDS_PER_PAGE; j++)
+            page[j] = BIT(EVTCHN_FIFO_MASKED);
+        struct evtchn_expand_array ea = {.array_gfn = va_to_pa(page) >> PAGE_SHIFT};
+        long rc = HYPERVISOR_event_channel_op(EVTCHNOP_expand_array, &ea);
+        if (rc) return rc;
+    }
     return 0;
 }
 
@@ -176,9 +202,12 @@ static unsigned pick_queue(uint32_t ready)
 
 static void scan_fifo(struct percpu *pc)
 {
+    uint32_t gen = evtchn_generation();
     uint32_t ready = __atomic_exchange_n(&pc->fifo_cb.ready, 0, __ATOMIC_SEQ_CST);
     while (ready) {
         consume_one(pc, pick_queue(ready), &ready);
+        /* Resumed in a new domain meanwhile: ready was the old one's. */
+        if (evtchn_generation() != gen) return;
         ready |= __atomic_exchange_n(&pc->fifo_cb.ready, 0, __ATOMIC_SEQ_CST);
     }
 }
@@ -195,4 +224,5 @@ const struct evtchn_ops evtchn_ops_fifo = {
     .is_masked = is_masked_fifo,
     .own = own_fifo,
     .scan = scan_fifo,
+    .resume = resume_fifo,
 };

@@ -6,6 +6,7 @@
  * One lock (interrupts off) covers the table and the free list, so grants
  * may be made and ended from event handlers on any CPU. */
 #include <guest/gnttab.h>
+#include <guest/control.h>
 #include <guest/hypercall.h>
 #include <guest/irq.h>
 #include <guest/kernel.h>
@@ -144,6 +145,40 @@ static long hc_set_version(unsigned version)
     return HYPERVISOR_grant_table_op(GNTTABOP_set_version, &sv, 1);
 }
 
+/* A new domain's grant table is Xen's fresh one: version 1, one frame,
+ * empty but for the toolstack's reserved entries.  Put the same frames
+ * (and status frames) at the same places again, in our version.  Every
+ * grant made before is gone with the old table: the references stay
+ * allocated to their owners, whose ending of them now just succeeds, and
+ * drivers grant again as they reconnect (Linux's gnttab_resume). */
+static void gnttab_resume(void *arg)
+{
+    (void)arg;
+    unsigned long f = lock();
+    if (!gt.version) goto out;
+    long rc = gt.version == 2 ? hc_set_version(2) : 0;
+    for (unsigned i = 0; !rc && i < gt.nr_frames; i++) {
+        struct xen_add_to_physmap x = {.domid = DOMID_SELF,
+                                       .space = XENMAPSPACE_grant_table,
+                                       .idx = i,
+                                       .gpfn = va_to_pa(gt.frames[i]) >> PAGE_SHIFT};
+        rc = HYPERVISOR_memory_op(XENMEM_add_to_physmap, &x);
+    }
+    for (unsigned i = 0; !rc && i < gt.nr_status; i++) {
+        struct xen_add_to_physmap x = {.domid = DOMID_SELF,
+                                       .space = XENMAPSPACE_grant_table,
+                                       .idx = XENMAPIDX_grant_table_status | i,
+                                       .gpfn = va_to_pa(gt.status[i]) >> PAGE_SHIFT};
+        rc = HYPERVISOR_memory_op(XENMEM_add_to_physmap, &x);
+    }
+    if (rc) panic("gnttab: resume: placing the table failed: %ld", rc);
+out:
+    unlock(f);
+}
+
+static struct control_hook gnttab_hook = {
+    .name = "gnttab", .order = CONTROL_ORDER_GNTTAB, .resume = gnttab_resume};
+
 static long init_locked(unsigned version)
 {
     if (!boot.xen) return -XEN_ENOSYS;
@@ -162,6 +197,7 @@ static long init_locked(unsigned version)
     gt.version = version;
     rc = grow();
     if (rc) gt.version = 0;
+    if (!rc) control_register(&gnttab_hook);
     return rc;
 }
 

@@ -9,6 +9,7 @@
  * Waits here run with events off when they are inside a handler, and yield
  * rather than spin (smp.h). */
 #include <guest/kernel.h>
+#include <guest/control.h>
 #include <guest/evtchn.h>
 #include <guest/ipi.h>
 #include <guest/irq.h>
@@ -66,6 +67,13 @@ void ipi_broadcast(enum ipi_kind kind)
     unsigned self = smp_processor_id();
     for (unsigned cpu = 0; cpu < nr_cpus; cpu++)
         if (cpu != self && cpu_online(cpu)) ipi_send(cpu, kind);
+}
+
+void ipi_broadcast_all(void)
+{
+    for (unsigned k = 0; k < NR_IPI_KINDS; k++)
+        for (unsigned cpu = 0; cpu < nr_cpus; cpu++)
+            if (cpu_online(cpu)) ipi_send(cpu, (enum ipi_kind)k);
 }
 
 void ipi_set_ping_hook(void (*hook)(void))
@@ -219,6 +227,12 @@ long smp_call(unsigned cpu, void (*fn)(void *), void *arg)
     return rc ? rc : smp_call_wait(cpu, SMP_TIMEOUT_NS);
 }
 
+long smp_call_post(unsigned cpu, void (*fn)(void *), void *arg)
+{
+    if (cpu == smp_processor_id()) return -XEN_EINVAL; /* it would wait for itself */
+    return post_call(cpu, fn, arg, CALL_IN_IRQ);
+}
+
 long smp_call_async(unsigned cpu, void (*fn)(void *), void *arg)
 {
     if (cpu == smp_processor_id()) {
@@ -266,6 +280,8 @@ static void ipi_handler(evtchn_port_t port, void *arg)
     pc->ipi_count[kind]++;
     switch (kind) {
     case IPI_CALL:
+        /* A suspend stops this CPU here, and it carries on from here. */
+        if (control_park_requested(pc)) control_park(pc);
         call_ipi(pc);
         break;
     case IPI_RENDEZVOUS:
@@ -280,6 +296,29 @@ static void ipi_handler(evtchn_port_t port, void *arg)
     }
 }
 
+/* A new domain: every CPU's IPI ports bound again (the others are down:
+ * bound for them from here).  Senders read the ports from percpu. */
+static void ipi_resume(void *arg)
+{
+    (void)arg;
+    for (unsigned cpu = 0; cpu < nr_cpus; cpu++) {
+        struct percpu *pc = percpu_of(cpu);
+        for (unsigned k = 0; pc && k < NR_IPI_KINDS; k++) {
+            if (!atomic_load(&pc->ipi_port[k])) continue;
+            long port = evtchn_bind_ipi(cpu, ipi_handler, (void *)(uintptr_t)k);
+            if (port < 0)
+                panic("ipi: resume: cpu%u: bind_ipi(%s) failed: %ld", cpu,
+                      ipi_kind_name((enum ipi_kind)k), port);
+            if (evtchn_abi() == EVTCHN_ABI_FIFO)
+                evtchn_set_priority((evtchn_port_t)port, ipi_priority[k]);
+            atomic_store(&pc->ipi_port[k], (evtchn_port_t)port);
+        }
+    }
+}
+
+static struct control_hook ipi_hook = {
+    .name = "ipi", .order = CONTROL_ORDER_IPI, .resume = ipi_resume};
+
 void ipi_cpu_init(void)
 {
     struct percpu *pc = this_cpu();
@@ -293,4 +332,5 @@ void ipi_cpu_init(void)
             evtchn_set_priority((evtchn_port_t)port, ipi_priority[k]);
         atomic_store(&pc->ipi_port[k], (evtchn_port_t)port);
     }
+    control_register(&ipi_hook);
 }

@@ -11,6 +11,7 @@
  * exits, and on Xen a spinning vCPU burns the time its peer needs. */
 #include <guest/kernel.h>
 #include <guest/arch.h>
+#include <guest/control.h>
 #include <guest/evtchn.h>
 #include <guest/hypercall.h>
 #include <guest/ipi.h>
@@ -99,6 +100,28 @@ static long register_vcpu_info(struct percpu *pc)
     long rc = HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, pc->cpu, &r);
     if (!rc) __atomic_store_n(&pc->vi, &pc->vcpu_info, __ATOMIC_SEQ_CST);
     return rc;
+}
+
+void smp_resume_vcpu_info(void)
+{
+    for (unsigned cpu = 0; cpu < nr_cpus; cpu++) {
+        struct percpu *pc = percpu_of(cpu);
+        if (pc->vi == &pc->vcpu_info) {
+            /* Xen copies the shared_info slot over ours (VCPUOP register's
+             * semantics): the mask is set again below. */
+            __atomic_store_n(&pc->vi, NULL, __ATOMIC_SEQ_CST);
+            long rc = register_vcpu_info(pc);
+            if (rc) {
+                if (cpu >= XEN_LEGACY_MAX_VCPUS)
+                    panic("smp: resume: cpu%u: VCPUOP_register_vcpu_info: %ld", cpu, rc);
+                pc->vi = &boot.shared_info->vcpu_info[cpu];
+            }
+        }
+        /* Every CPU stopped with events off (the others in their IPI), so
+         * they stay off until it turns them on itself. */
+        if (pc->vi)
+            pc->vi->evtchn_upcall_mask = boot.irq_mode == IRQ_MODE_PV_MASK ? 1 : 0;
+    }
 }
 
 static unsigned parse_maxcpus(void)
@@ -210,6 +233,11 @@ static __noreturn void idle_loop(struct percpu *pc)
     for (;;) {
         if (smp_call_run_queued(pc)) continue;
         irq_disable();
+        if (control_park_requested(pc)) { /* a suspend: the IPI was taken */
+            control_park(pc);
+            irq_enable();
+            continue;
+        }
         if (smp_call_queued(pc)) {
             irq_enable();
             continue;

@@ -7,6 +7,7 @@
  * The list belongs to its CPU and is only touched there, with events off
  * (the VIRQ handler is the only other user), so it needs no lock. */
 #include <guest/kernel.h>
+#include <guest/control.h>
 #include <guest/evtchn.h>
 #include <guest/hypercall.h>
 #include <guest/irq.h>
@@ -68,6 +69,8 @@ static void timer_virq(evtchn_port_t port, void *arg)
     program(pc);
 }
 
+static struct control_hook timer_hook;
+
 void timer_cpu_init(void)
 {
     struct percpu *pc = this_cpu();
@@ -79,7 +82,38 @@ void timer_cpu_init(void)
     pc->timer_port = (evtchn_port_t)port;
     if (evtchn_abi() == EVTCHN_ABI_FIFO)
         evtchn_set_priority(pc->timer_port, TIMER_PRIORITY);
+    control_register(&timer_hook);
 }
+
+/* A new domain: VIRQ_TIMER again for every CPU that had it (the others
+ * are down: bound for them from here), and this CPU's timer armed. */
+static void timer_resume(void *arg)
+{
+    (void)arg;
+    for (unsigned cpu = 0; cpu < nr_cpus; cpu++) {
+        struct percpu *pc = percpu_of(cpu);
+        if (!pc || !pc->timer_port) continue;
+        long port = evtchn_bind_virq(VIRQ_TIMER, cpu, timer_virq, NULL);
+        if (port < 0)
+            panic("timer: resume: cpu%u: bind VIRQ_TIMER failed: %ld", cpu, port);
+        pc->timer_port = (evtchn_port_t)port;
+        if (evtchn_abi() == EVTCHN_ABI_FIFO)
+            evtchn_set_priority(pc->timer_port, TIMER_PRIORITY);
+    }
+    timer_cpu_resume();
+}
+
+void timer_cpu_resume(void)
+{
+#ifndef GUEST_BUG_TIMER_NOT_REARMED
+    program(this_cpu());
+#endif
+    /* (Deliberate bug: without this, timers armed before the suspend never
+     * fire, and neither does any later one that is not the earliest.) */
+}
+
+static struct control_hook timer_hook = {
+    .name = "timer", .order = CONTROL_ORDER_TIMER, .resume = timer_resume};
 
 void timer_init(struct timer *t, timer_fn_t fn, void *arg)
 {

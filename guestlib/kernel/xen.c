@@ -44,6 +44,16 @@ void xen_features_init(void)
         boot.features[0] = fi.submap;
 }
 
+void shared_info_resume(void)
+{
+    struct xen_add_to_physmap xatp = {.domid = DOMID_SELF,
+                                      .space = XENMAPSPACE_shared_info,
+                                      .idx = 0,
+                                      .gpfn = boot.shared_info_pfn};
+    long rc = HYPERVISOR_memory_op(XENMEM_add_to_physmap, &xatp);
+    if (rc) panic("xen: resume: mapping shared_info failed: %ld", rc);
+}
+
 void shared_info_init(void)
 {
     struct xen_add_to_physmap xatp = {

@@ -146,6 +146,34 @@ long xenbus_enumerate_backends(const char *devclass, struct xenbus_device *devs,
     return xenbus_enumerate_dir("backend", devclass, true, devs, max);
 }
 
+/* After a resume in a new domain: our home has the new domid in it, the
+ * other end may live elsewhere now, and the old watch named old paths. */
+long xenbus_resume_device(struct xenbus_device *dev)
+{
+    static const char prefix[] = "/local/domain/";
+    if (dev->otherend_watch.registered) xenstore_unwatch(&dev->otherend_watch);
+    /* nodename is /local/domain/<old>/<rest>: <rest> below the new home. */
+    const char *rest = dev->nodename;
+    if (!strncmp(rest, prefix, sizeof(prefix) - 1)) {
+        rest += sizeof(prefix) - 1;
+        while (*rest >= '0' && *rest <= '9')
+            rest++;
+        if (*rest == '/') rest++;
+    }
+    char rel[XENBUS_PATH_MAX], path[XENBUS_PATH_MAX];
+    snprintf(rel, sizeof(rel), "%s", rest);
+    long rc = absolute(path, sizeof(path), rel);
+    if (rc) return rc;
+    void (*changed)(struct xenbus_device *, enum xenbus_state) = dev->otherend_changed;
+    void *priv = dev->priv;
+    char devclass[sizeof(dev->devclass)];
+    snprintf(devclass, sizeof(devclass), "%s", dev->devclass);
+    fill_device(dev, path, devclass, dev->devid, dev->backend);
+    dev->otherend_changed = changed;
+    dev->priv = priv;
+    return dev->otherend[0] ? xenbus_watch_otherend(dev) : -XEN_ENOENT;
+}
+
 /* ---- states -------------------------------------------------------------------- */
 
 const char *xenbus_state_name(enum xenbus_state s)

@@ -13,6 +13,7 @@
  * Every index the backend controls is checked each time it is read: a
  * broken ring is abandoned with one message on console_io. */
 #include <guest/xencons.h>
+#include <guest/control.h>
 #include <guest/kernel.h>
 #include <guest/evtchn.h>
 #include <guest/hypercall.h>
@@ -68,6 +69,34 @@ static void notify(void)
     evtchn_send(xc.port);
 }
 
+static void console_event(evtchn_port_t port, void *arg);
+
+/* A new domain: the ring is the same page with its indexes kept (the
+ * toolstack carried on from them), but the port is new.  A handler bound
+ * before is bound again on it. */
+static void xencons_resume(void *arg)
+{
+    (void)arg;
+    uint64_t port = 0;
+    if (!atomic_load(&xc.connected)) return;
+    long rc = hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN, &port);
+    if (rc || !port || port >= EVTCHN_2L_NR_CHANNELS) {
+        say("xencons: resume: console port %lu unusable (%ld): back to console_io\n",
+            port, rc);
+        xc.out_broken = true;
+        return;
+    }
+    xc.port = (evtchn_port_t)port;
+    if (atomic_load(&xc.bound) &&
+        evtchn_bind_existing(xc.port, 0, console_event, NULL) < 0) {
+        say("xencons: resume: cannot bind console port %u\n", xc.port);
+        atomic_store(&xc.bound, false);
+    }
+}
+
+static struct control_hook xencons_hook = {
+    .name = "xencons", .order = CONTROL_ORDER_CONSOLE, .resume = xencons_resume};
+
 void xencons_init(void)
 {
     uint64_t pfn = 0, port = 0;
@@ -101,6 +130,7 @@ void xencons_init(void)
     const char *c = cmdline_get("console", buf, sizeof(buf));
     atomic_store(&xc.connected, true);
     atomic_store(&xc.active, !(c && !strcmp(c, "xen")));
+    control_register(&xencons_hook);
 }
 
 bool xencons_connected(void)

@@ -37,6 +37,7 @@
 #define E2BIG     XEN_E2BIG
 #define EPERM     XEN_EPERM
 #include <guest/xenstore.h>
+#include <guest/control.h>
 #include <guest/kernel.h>
 #include <guest/evtchn.h>
 #include <guest/hypercall.h>
@@ -54,6 +55,9 @@
 /* Without a wake port (none left), waiters look every so often. */
 #define POLL_NS ((uint64_t)100 * 1000)
 #define NO_TYPE 0xffffffffu /* a waiter failed without a reply */
+/* Transaction handles: xenstored's id, and the resume generation on top. */
+#define TX_GEN_SHIFT 24
+#define TX_ID_MASK   ((1u << TX_GEN_SHIFT) - 1)
 
 _Static_assert((EVQ_BYTES & (EVQ_BYTES - 1)) == 0, "EVQ_BYTES is a power of 2");
 
@@ -101,8 +105,14 @@ static struct {
     uint32_t evq_head, evq_tail, evq_count;
     char evq[EVQ_BYTES];
     spinlock_t run_lock; /* one CPU delivers at a time, in order */
+    uint64_t run_gen;    /* bumped by every taker of run_lock, and by a detach */
     char run_path[XENSTORE_PAYLOAD_MAX + 1];
     struct xenstore_stats stats;
+    /* Suspend (control.c): CPU + 1 that froze requests, 0 when none; the
+     * generation in transaction handles' top byte (a resume makes older
+     * ones stale); transactions open now; the newest watch id then. */
+    unsigned frozen_by;
+    uint32_t tx_gen, open_tx, watch_id_at_freeze;
 } xs = {
     .ring_lock = SPINLOCK_INIT,
     .wait_lock = SPINLOCK_INIT,
@@ -481,6 +491,12 @@ static void unlink_waiter(struct xs_waiter *w)
     unlock_irq(&xs.wait_lock, f);
 }
 
+static bool thawed(void *arg)
+{
+    (void)arg;
+    return !atomic_load(&xs.frozen_by);
+}
+
 /* One request: its reply's payload (truncated to len) in buf, its full
  * length returned, or an errno. */
 static long request(uint32_t type, xs_transaction_t t, const struct seg *segs,
@@ -492,10 +508,17 @@ static long request(uint32_t type, xs_transaction_t t, const struct seg *segs,
         plen += segs[i].n;
     /* xenstored drops a connection that sends more (XENSTORE_ERROR_PROTO). */
     if (plen > XENSTORE_PAYLOAD_MAX) return -XEN_E2BIG;
+    /* A suspend is under way: only its CPU may talk to xenstored. */
+    unsigned cpu = smp_processor_id();
+    while (atomic_load(&xs.frozen_by) && atomic_load(&xs.frozen_by) != cpu + 1)
+        wait_event(thawed, NULL, POLL_NS);
+    /* A transaction from before a resume died with the old domain's
+     * xenstored: its user starts over, as after a conflict. */
+    if (t >> TX_GEN_SHIFT != atomic_load(&xs.tx_gen) && t != XBT_NIL) return -XEN_EAGAIN;
+    t &= TX_ID_MASK;
     if (atomic_load(&xs.broken) || READ_ONCE(xs.intf->error) != XENSTORE_ERROR_NONE)
         return -XEN_EIO;
     ensure_wake_port();
-    unsigned cpu = smp_processor_id();
     struct xs_waiter w = {.cpu = cpu, .buf = buf, .len = buf ? len : 0};
     unsigned long f = lock_irq(&xs.wait_lock);
     w.req_id = ++xs.next_req_id;
@@ -734,11 +757,12 @@ long xenstore_transaction_start(xs_transaction_t *t)
     long rc = request_str(XS_TRANSACTION_START, XBT_NIL, &s, 1, id, sizeof(id));
     if (rc < 0) return rc;
     uint64_t v;
-    if (parse_u64(id, &v) || !v || v > UINT32_MAX) {
+    if (parse_u64(id, &v) || !v || v > TX_ID_MASK) {
         STAT_INC(bad_replies);
         return -XEN_EIO;
     }
-    *t = (xs_transaction_t)v;
+    *t = (xs_transaction_t)v | atomic_load(&xs.tx_gen) << TX_GEN_SHIFT;
+    atomic_add(&xs.open_tx, 1);
     return 0;
 }
 
@@ -746,6 +770,14 @@ long xenstore_transaction_end(xs_transaction_t t, bool abort)
 {
     struct seg s = str_seg(abort ? "F" : "T");
     long rc = request(XS_TRANSACTION_END, t, &s, 1, NULL, 0);
+    if (t != XBT_NIL) {
+        uint32_t n = atomic_load(&xs.open_tx);
+        while (n && !atomic_cas(&xs.open_tx, &n, n - 1))
+            ;
+    }
+    /* Aborting one that a resume already ended is what the caller wanted. */
+    if (rc == -XEN_EAGAIN && abort && t >> TX_GEN_SHIFT != atomic_load(&xs.tx_gen))
+        return 0;
     return rc < 0 ? rc : 0;
 }
 
@@ -868,7 +900,9 @@ unsigned xenstore_run_watches(void)
     unsigned n = 0, me = smp_processor_id();
     /* One runner at a time keeps each watch's events in order; a callback
      * that waits for something (and so gets here again) skips this. */
-    while (evq_nonempty() && spin_trylock(&xs.run_lock)) {
+    bool detached = false;
+    while (!detached && evq_nonempty() && spin_trylock(&xs.run_lock)) {
+        uint64_t gen = atomic_add(&xs.run_gen, 1);
         uint32_t id;
         while (evq_pop(&id, xs.run_path, sizeof(xs.run_path))) {
             spin_lock(&xs.watch_lock);
@@ -882,14 +916,24 @@ unsigned xenstore_run_watches(void)
             spin_unlock(&xs.watch_lock);
             if (!w) continue; /* unwatched meanwhile */
             w->fn(w, xs.run_path);
-            atomic_store(&xs.running, NULL);
             n++;
+            /* The callback let go of the runner's place (a suspend): the
+             * lock is not ours any more, and others deliver from here. */
+            if ((detached = atomic_load(&xs.run_gen) != gen)) break;
+            atomic_store(&xs.running, NULL);
         }
-        spin_unlock(&xs.run_lock);
+        if (!detached) spin_unlock(&xs.run_lock);
     }
     /* Whatever the callbacks changed may be what other CPUs wait for. */
     if (n) kick_watch_waiters();
     return n;
+}
+
+void xenstore_watch_detach(void)
+{
+    atomic_store(&xs.running, NULL);
+    atomic_add(&xs.run_gen, 1);
+    spin_unlock(&xs.run_lock);
 }
 
 struct wait_cond {
@@ -921,6 +965,122 @@ bool xenstore_wait(bool (*cond)(void *), void *arg, uint64_t timeout_ns)
     watch_waiter_leave(me, was);
     return ok;
 }
+
+/* ---- suspend and resume (control.c) --------------------------------------------- */
+
+/* Every request on the ring has its reply (callers may not have woken yet). */
+static bool quiet(void *arg)
+{
+    (void)arg;
+    bool q = true;
+    unsigned long f = lock_irq(&xs.wait_lock);
+    for (struct xs_waiter *w = xs.waiters; w && q; w = w->next)
+        q = atomic_load(&w->done);
+    unlock_irq(&xs.wait_lock, f);
+    return q;
+}
+
+#ifdef GUEST_BUG_TXN_BLOCKS_SUSPEND
+static bool no_transaction(void *arg)
+{
+    (void)arg;
+    return !atomic_load(&xs.open_tx);
+}
+#endif
+
+long xenstore_suspend(void)
+{
+    if (!xenstore_ready()) return 0;
+    unsigned me = smp_processor_id();
+    unsigned expect = 0;
+    if (!atomic_cas(&xs.frozen_by, &expect, me + 1)) return -XEN_EBUSY;
+    xs.watch_id_at_freeze = atomic_load(&xs.next_watch_id);
+    uint64_t deadline = time_monotonic_ns() + XENSTORE_TIMEOUT_NS;
+    while (!quiet(NULL)) {
+        uint64_t slice = wait_slice(deadline);
+        if (!slice) {
+            atomic_store(&xs.frozen_by, 0);
+            printk("xenstore: requests still unanswered: suspend refused\n");
+            return -XEN_ETIMEDOUT;
+        }
+        wait_event(quiet, NULL, slice < POLL_NS ? slice : POLL_NS);
+    }
+#ifdef GUEST_BUG_TXN_BLOCKS_SUSPEND
+    /* Deliberate bug: wait for open transactions to end first -- and the
+     * one this very CPU holds never will. */
+    while (!no_transaction(NULL))
+        wait_event(no_transaction, NULL, POLL_NS);
+#endif
+    return 0;
+}
+
+static void thaw(void)
+{
+    atomic_store(&xs.frozen_by, 0);
+    /* Waiters at the door look again within POLL_NS; wake them now. */
+    for (unsigned cpu = 0; cpu < NR_CPUS; cpu++)
+        kick(cpu);
+}
+
+/* A new domain, a new xenstored connection: the ring page was reset by
+ * the toolstack, the port is new (read it again: a cached one now names
+ * another channel, or none), and xenstored knows none of our watches. */
+static void xs_resume(void *arg)
+{
+    (void)arg;
+    uint64_t port = 0;
+    xs.rx_got = 0;
+    atomic_store(&xs.space_waiter, 0);
+    long rc = hvm_get_param(HVM_PARAM_STORE_EVTCHN, &port);
+#ifdef GUEST_BUG_STORE_PORT_CACHED
+    /* Deliberate bug: the port from boot is used after a resume. */
+    port = xs.port;
+#endif
+    if (rc || !port || port >= evtchn_max_ports() ||
+        evtchn_bind_existing((evtchn_port_t)port, 0, store_handler, NULL) < 0) {
+        printk("xenstore: resume: cannot bind store port %lu (%ld)\n", port, rc);
+        atomic_store(&xs.broken, true);
+    }
+    xs.port = (evtchn_port_t)port;
+    /* Each CPU's wake port is bound again for it (they were IPIs of the old
+     * domain). */
+    for (unsigned cpu = 0; cpu < NR_CPUS; cpu++) {
+        if (!atomic_load(&xs.wake_port[cpu])) continue;
+        long p = evtchn_bind_ipi(cpu, wake_handler, NULL);
+        atomic_store(&xs.wake_port[cpu], p > 0 ? (evtchn_port_t)p : 0);
+    }
+    atomic_store(&xs.tx_gen, (atomic_load(&xs.tx_gen) + 1) & 0xffu);
+    /* Watches again, oldest first (ids ascend), as Linux's xs_resume does;
+     * one registered during the freeze sends its own request. */
+    for (uint32_t id = 1; id <= xs.watch_id_at_freeze; id++) {
+        struct xenstore_watch *w;
+        spin_lock(&xs.watch_lock);
+        for (w = xs.watches; w && w->id != id; w = w->next)
+            ;
+        spin_unlock(&xs.watch_lock);
+        if (!w) continue;
+        char token[12];
+        watch_token(w, token, sizeof(token));
+        struct seg sg[2] = {str_seg(w->path), str_seg(token)};
+        rc = request(XS_WATCH, XBT_NIL, sg, 2, NULL, 0);
+        if (rc < 0)
+            printk("xenstore: resume: watch %s: %s\n", w->path, xenstore_errname(rc));
+    }
+    thaw();
+}
+
+static void xs_cancel(void *arg)
+{
+    (void)arg;
+    thaw();
+}
+
+static struct control_hook xs_hook = {
+    .name = "xenstore",
+    .order = CONTROL_ORDER_XENSTORE,
+    .resume = xs_resume,
+    .cancel = xs_cancel,
+};
 
 /* ---- set-up and statistics ------------------------------------------------------- */
 
@@ -954,6 +1114,7 @@ long xenstore_init(void)
     rc = evtchn_bind_existing(xs.port, 0, store_handler, NULL);
     if (rc < 0) return rc;
     atomic_store(&xs.ready, true);
+    control_register(&xs_hook);
     return 0;
 }
 

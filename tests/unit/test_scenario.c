@@ -1157,8 +1157,9 @@ START_TEST(test_input)
     expect_error(longer, "t.scn:2: ", "input text too long (1024 bytes, max 1023)");
     free(longer);
     /* The error message names the statement. */
-    expect_error(DA "inptu a \"x\"\n", "t.scn:2: ",
-                 "(expected scenario, domain, device, disk, input, limit or expect)");
+    expect_error(
+        DA "inptu a \"x\"\n", "t.scn:2: ",
+        "(expected scenario, domain, device, disk, nic, input, limit or expect)");
     /* A failure after some inputs leaves nothing behind. */
     expect_error(DA "input a \"x\"\ninput a \"y\"\nbogus\n",
                  "t.scn:4: ", "unknown statement 'bogus'");

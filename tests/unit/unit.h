@@ -15,5 +15,8 @@ Suite *gnttab_suite(void);
 Suite *xenstore_suite(void);
 Suite *console_suite(void);
 Suite *blkback_suite(void);
+Suite *netback_suite(void);
+Suite *migstream_suite(void);
+Suite *suspend_suite(void);
 
 #endif

@@ -20,7 +20,8 @@
  * refused if the disk is read-only), hotplug=1 (wait for the disk to be
  * hot-plugged, use it, wait for it to be unplugged, close), rogue=1 (the
  * backend corrupts a response: read until a request fails, the device must
- * then be broken). */
+ * then be broken), fuzz=1 (fuzz.c: a fixed mix against a hostile backend),
+ * unplug=1 (unplug.c: disks unplugged with I/O in flight and plugged). */
 #include <guest/blkfront.h>
 #include <guest/kernel.h>
 #include <guest/mm.h>
@@ -28,6 +29,8 @@
 #include <guest/smp.h>
 #include <guest/string.h>
 #include <guest/xenstore.h>
+
+#include "blk_app.h"
 
 #define SECT        512u
 #define PATTERN_END 256u /* sectors written with the pattern */
@@ -50,7 +53,7 @@ static unsigned failures;
 
 static uint8_t pattern(uint64_t sector, unsigned off)
 {
-    return (uint8_t)((sector * 7u + off * 13u + 1u) & 0xff);
+    return blk_pattern(sector, off);
 }
 
 static void fill(uint8_t *p, uint64_t sector, unsigned nsect)
@@ -260,6 +263,8 @@ int app_main(void)
                               .persistent = cmdline_uint("persistent", 0) != 0,
                               .indirect_segs = cmdline_uint("indirect", 0)};
     bool big = cmdline_uint("big", 1) != 0, discard = cmdline_uint("discard", 1) != 0;
+    if (cmdline_uint("fuzz", 0)) return blk_fuzz(&o);
+    if (cmdline_uint("unplug", 0)) return blk_unplug();
     if (cmdline_uint("hotplug", 0)) {
         uint8_t *hb = buf_alloc(64 * SECT);
         return hb ? hotplug(hb) : 1;

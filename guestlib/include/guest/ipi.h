@@ -18,6 +18,9 @@ void ipi_cpu_init(void);
 long ipi_send(unsigned cpu, enum ipi_kind kind);
 /* Every online CPU but this one. */
 void ipi_broadcast(enum ipi_kind kind);
+/* Every kind to every online CPU, this one too: after a resume, for the
+ * IPIs that were pending in the old domain. */
+void ipi_broadcast_all(void);
 const char *ipi_kind_name(enum ipi_kind kind);
 /* Called in the PING handler on the receiving CPU. */
 void ipi_set_ping_hook(void (*hook)(void));

@@ -51,6 +51,8 @@ bool xen_detect(void);
 void xen_hypercall_page_install(void);
 void xen_features_init(void);
 void shared_info_init(void);
+/* After a resume in a new domain: shared_info at the same frame again. */
+void shared_info_resume(void);
 void irq_init(void);
 /* The IDT: exception gates, then load it on this CPU.  idt_set_gate
  * installs an interrupt gate in the table all CPUs share; every CPU must

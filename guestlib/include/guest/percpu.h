@@ -67,6 +67,7 @@ struct percpu {
     uint64_t rv_done_gen; /* last rendezvous this CPU took part in */
     uint64_t tlb_gen;     /* last TLB generation this CPU acknowledged */
     struct smp_call_slot call;
+    uint32_t park; /* suspend: enum in control.c, written with atomics */
     uint64_t canary;
 };
 

@@ -18,6 +18,10 @@ void smp_init(void);
 unsigned smp_start(void);
 unsigned smp_nr_online(void);
 bool cpu_online(unsigned cpu);
+/* After a resume in a new domain, on the resuming CPU with the others
+ * down: every CPU's own vcpu_info registered again (events stay masked on
+ * each, as they were when it stopped). */
+void smp_resume_vcpu_info(void);
 
 /* ---- yielding and waiting ---- */
 
@@ -64,6 +68,9 @@ long smp_call(unsigned cpu, void (*fn)(void *), void *arg);
  * wait for IPIs and timers).  Returns once posted; smp_call_wait() waits
  * for completion.  On the calling CPU itself fn runs at once. */
 long smp_call_async(unsigned cpu, void (*fn)(void *), void *arg);
+/* Post fn(arg) to run in cpu's IPI handler, as smp_call does, without
+ * waiting: smp_call_wait() collects it. */
+long smp_call_post(unsigned cpu, void (*fn)(void *), void *arg);
 long smp_call_wait(unsigned cpu, uint64_t timeout_ns);
 /* Run fn(arg) on every online CPU at once (each other CPU in its idle
  * loop, the caller itself too) and wait up to timeout_ns for each.  0, or

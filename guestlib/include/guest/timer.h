@@ -23,6 +23,11 @@ struct timer {
 
 /* This CPU: bind VIRQ_TIMER, stop the periodic timer Xen may run. */
 void timer_cpu_init(void);
+/* After a resume in a new domain, on each CPU as it comes back: arm the
+ * hypervisor's one-shot timer for this CPU's earliest timer again (the
+ * old domain's timer died with it).  VIRQ_TIMER itself is bound again for
+ * every CPU by the resume hook. */
+void timer_cpu_resume(void);
 
 void timer_init(struct timer *t, timer_fn_t fn, void *arg);
 /* Arm (or re-arm) t on this CPU for absolute time deadline_ns; a deadline

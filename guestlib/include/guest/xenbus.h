@@ -47,6 +47,12 @@ long xenbus_enumerate_backends(const char *devclass, struct xenbus_device *devs,
 long xenbus_enumerate_dir(const char *root, const char *devclass, bool backend,
                           struct xenbus_device *devs, unsigned max);
 
+/* After a resume in a new domain (a device's resume hook): nodename moved
+ * to the new home, the other end's nodes read again, its state watched
+ * again (the first event comes at once).  The caller then runs the
+ * handshake again. */
+long xenbus_resume_device(struct xenbus_device *dev);
+
 /* Our state node (nodename/state), in a transaction that finds it first:
  * -XEN_ENOENT once the toolstack removed the device. */
 long xenbus_switch_state(struct xenbus_device *dev, enum xenbus_state state);

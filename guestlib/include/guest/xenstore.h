@@ -105,6 +105,23 @@ unsigned xenstore_run_watches(void);
  * cond is also called with interrupts off: it must only look at memory. */
 bool xenstore_wait(bool (*cond)(void *), void *arg, uint64_t timeout_ns);
 
+/* A watch callback that runs for long and waits for other watches' events
+ * (the control driver's suspend) gives up its place as the one CPU
+ * delivering events: others, and its own nested waits, deliver from then
+ * on.  Its path argument is invalid afterwards. */
+void xenstore_watch_detach(void);
+
+/* ---- suspend (control.c) --------------------------------------------------- */
+/* Quiesce for a suspend: requests from other CPUs wait until the resume;
+ * returns once every request on the ring has its reply (this CPU may still
+ * make requests).  An open transaction does not hold it up: after a real
+ * resume every older transaction handle gives -XEN_EAGAIN (its commit too;
+ * an abort gives 0), so xenstore_transaction() runs it again.  The resume
+ * itself is a control hook: the new store port is read and bound, each
+ * CPU's wake port bound again, every watch registered again, requests let
+ * through.  -XEN_ETIMEDOUT (and nothing frozen) if replies never came. */
+long xenstore_suspend(void);
+
 /* ---- statistics (for tests and benches) ----------------------------------- */
 struct xenstore_stats {
     uint64_t requests, replies, errors, watch_events, watch_dropped, bad_replies;
