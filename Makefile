@@ -108,6 +108,11 @@ check: deps
 demo: deps all
 	bash ci/demo $(BUILD)
 
+# The migration-bug regression suite (docs/guest-bugs.md): scenario x
+# (normal build, build with its bug) table; bug builds go to build-bugs/.
+regressions: all
+	$(PYTHON) tests/integration/test_regressions.py --build $(BUILD)
+
 # Host-side benchmark programs (ci/bench), linked like the unit tests.
 $(BUILD)/bench/%.o: bench/%.c Makefile
 	@mkdir -p $(@D)
@@ -122,7 +127,10 @@ $(BUILD)/blkbench: $(BUILD)/bench/blkbench.o $(BUILD)/libxensim.a
 $(BUILD)/migbench: $(BUILD)/bench/migbench.o $(BUILD)/libxensim.a
 	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
 
-bench: $(BUILD)/migbench
+$(BUILD)/livebench: $(BUILD)/bench/livebench.o $(BUILD)/libxensim.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(EMU_LIBS)
+
+bench: $(BUILD)/migbench $(BUILD)/livebench
 bench: all $(BUILD)/xsbench $(BUILD)/blkbench
 	bash ci/bench $(BUILD)
 
@@ -305,9 +313,10 @@ fuzz-smoke: fuzz
 	    fuzz/corpus/blkback_requests
 
 clean:
-	rm -rf build build-asan build-cov build-fuzz fuzz/*_seed_corpus.zip
+	rm -rf build build-asan build-cov build-fuzz build-bugs fuzz/*_seed_corpus.zip
 
 .PHONY: all unit integration deps check demo bench coverage clean fuzz fuzz-smoke
+.PHONY: regressions
 .PHONY: fuzz-smoke-migstream migstream-corpus
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -145,6 +145,50 @@ static int fe_bad(struct xs_pvdev *dev, int err, const char *what, const char *d
     return -1;
 }
 
+/* Does the frontend node dir/node exist (whatever its value)? */
+static bool fe_node_exists(struct xs_pvdev *dev, const char *dir, const char *node)
+{
+    char val[64];
+    int e = xs_pvdev_read(dev, dir, node, val, sizeof(val));
+    return e == 0 || e == E2BIG;
+}
+
+/* A careful backend's look at the other form of ring reference: "ring-ref"
+ * next to ring-page-order's "ring-ref0..", or "ring-refN" past the ring's
+ * n pages, are left from an earlier connection with another order (the
+ * frontend should have removed them).  Which form wins is the backend's
+ * guess; a frontend relying on it breaks on the next backend.  Reported,
+ * not fatal: ring-page-order says which form this connection uses. */
+static void check_stale_refs(struct xs_pvdev *dev, unsigned q, const char *dir, int order,
+                             unsigned n)
+{
+    char node[24];
+    bool found = false;
+    if (order < 0) {
+        snprintf(node, sizeof(node), "ring-ref0");
+        found = fe_node_exists(dev, dir, node);
+    } else {
+        snprintf(node, sizeof(node), "ring-ref");
+        found = fe_node_exists(dev, dir, node);
+        for (unsigned i = n; !found && i < XS_BLKBACK_MAX_RING_PAGES; i++) {
+            snprintf(node, sizeof(node), "ring-ref%u", i);
+            found = fe_node_exists(dev, dir, node);
+        }
+    }
+    if (!found) return;
+    if (order < 0)
+        xs_report(dev->front,
+                  "xensim: %s: ring %u: stale frontend node %s/%s next to ring-ref (no "
+                  "ring-page-order): a ring reference left from an earlier connection",
+                  dev->who, q, dir, node);
+    else
+        xs_report(
+            dev->front,
+            "xensim: %s: ring %u: stale frontend node %s/%s with ring-page-order %d: "
+            "a ring reference left from an earlier connection",
+            dev->who, q, dir, node, order);
+}
+
 /* One ring: its references and event channel, in dir (the frontend's
  * directory, or queue-N below it).  order < 0: a single "ring-ref". */
 static int ring_connect(struct blkback *be, unsigned q, const char *dir, int order)
@@ -167,6 +211,7 @@ static int ring_connect(struct blkback *be, unsigned q, const char *dir, int ord
         if (e) return fe_bad(dev, e, node, dir);
         refs[i] = (grant_ref_t)v;
     }
+    check_stale_refs(dev, q, dir, order, n);
     uint64_t port;
     int e = xs_pvdev_read_uint(dev, dir, "event-channel", UINT32_MAX, &port);
     if (e) return fe_bad(dev, e, "event-channel", dir);

@@ -23,15 +23,15 @@
 #define XS_DIRTYLOG_NO_PFN UINT64_MAX
 
 struct xs_dirtylog {
-    int fd;               /* the guest RAM memfd (the domain's, not owned) */
-    uint64_t nr_pages;    /* guest RAM pages: frames 0..nr_pages-1 */
-    const uint8_t *view;  /* read-only shared mapping of those pages */
-    uint8_t *shadow;      /* what the receiver holds (zeros until sent) */
-    uint8_t *sent;        /* bitmap: the page was sent at least once */
-    uint64_t *dirty;      /* pfns the last scan found dirty, ascending */
-    uint64_t nr_dirty;    /* how many */
-    uint64_t scanned;     /* pages compared by the last scan */
-    uint64_t total_sent;  /* pages committed so far (resends counted) */
+    int fd;              /* the guest RAM memfd (the domain's, not owned) */
+    uint64_t nr_pages;   /* guest RAM pages: frames 0..nr_pages-1 */
+    const uint8_t *view; /* read-only shared mapping of those pages */
+    uint8_t *shadow;     /* what the receiver holds (zeros until sent) */
+    uint8_t *sent;       /* bitmap: the page was sent at least once */
+    uint64_t *dirty;     /* pfns the last scan found dirty, ascending */
+    uint64_t nr_dirty;   /* how many */
+    uint64_t scanned;    /* pages compared by the last scan */
+    uint64_t total_sent; /* pages committed so far (resends counted) */
 };
 
 /* Start logging the ram_bytes of guest RAM at the front of memfd.  Every

@@ -91,8 +91,8 @@ static int read_ram(struct xs_domain *d, uint8_t *dst, char *err, size_t errlen)
     return 0;
 }
 
-static int capture(struct xs_domain *d, struct xs_domain_image *img, bool ram,
-                   char *err, size_t errlen)
+static int capture(struct xs_domain *d, struct xs_domain_image *img, bool ram, char *err,
+                   size_t errlen)
 {
     memset(img, 0, sizeof(*img));
     if ((ram && !d->suspended) || d->end_state != XS_END_RUNNING) {

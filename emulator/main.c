@@ -1,5 +1,6 @@
 /* xensim command line: a registry of subcommands. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -14,6 +15,7 @@
 
 #include "scenario_run.h"
 #include "restore.h"
+#include "migrate.h"
 #include "blkback.h"
 #include "netback.h"
 #include "console_sim.h"
@@ -157,11 +159,16 @@ static int cmd_run(const char *self, int argc, char **argv)
     (void)self;
     struct common_opts o = {0};
     default_guest_dir(o.guest_dir, sizeof(o.guest_dir));
-    const char *file = NULL;
+    const char *file = NULL, *migrate_log = NULL;
     for (int i = 0; i < argc; i++) {
         int r = common_opt(&o, argc, argv, &i);
         if (r < 0) return EXIT_BAD_INPUT;
         if (r) continue;
+        if (!strcmp(argv[i], "--migrate-log")) {
+            if (i + 1 == argc) return usage_error("--migrate-log needs a file name");
+            migrate_log = argv[++i];
+            continue;
+        }
         if (argv[i][0] == '-' || file)
             return usage_error("run: unexpected argument '%s'", argv[i]);
         file = argv[i];
@@ -184,7 +191,8 @@ static int cmd_run(const char *self, int argc, char **argv)
                                                    .report = stdout,
                                                    .log = stderr,
                                                    .xenstore_socket = o.xenstore_socket,
-                                                   .console_log = clog},
+                                                   .console_log = clog,
+                                                   .migrate_log = migrate_log},
                     &res);
     if (clog) fclose(clog);
     if (res.status == EXIT_BAD_INPUT) fprintf(stderr, "xensim: error: %s\n", res.err);
@@ -627,7 +635,7 @@ static int cmd_restore(const char *self, int argc, char **argv)
             if (!val || strlen(val) >= XS_SCN_TEXT_MAX || nr_consoles == 64)
                 return usage_error("--expect-console needs a text (at most 64 of them)");
             consoles[nr_consoles++] = val;
-        } else if (a[0] == '-' || file) {
+        } else if ((a[0] == '-' && a[1]) || file) {
             return usage_error("restore: unexpected argument '%s'", a);
         } else {
             file = a;
@@ -636,12 +644,34 @@ static int cmd_restore(const char *self, int argc, char **argv)
         i++;
     }
     if (!file) return usage_error("restore: which saved image?");
+    if (name && (!*name || strlen(name) >= XS_SCN_NAME_MAX))
+        return usage_error("--name: 1 to %d characters", XS_SCN_NAME_MAX - 1);
     /* Read it once here: a bad image is refused before anything runs, and
-     * its name, time and seed shape the run. */
+     * its name, time and seed shape the run.  A stream that can only be
+     * read once ("-" for stdin, a FIFO, a socket: a live migration's, as
+     * migrate-send writes it) is read here only, and the run restores from
+     * this image. */
     struct xs_domain_image img;
     struct xs_ms_sim_state st;
     char err[1024];
-    if (xs_ms_load_file(file, &img, &st, err, sizeof(err))) {
+    struct stat sb;
+    bool once = !strcmp(file, "-") || (stat(file, &sb) == 0 && !S_ISREG(sb.st_mode));
+    int rc;
+    if (!once) {
+        rc = xs_ms_load_file(file, &img, &st, err, sizeof(err));
+    } else {
+        int fd = strcmp(file, "-") ? open(file, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+        if (fd < 0) {
+            memset(&img, 0, sizeof(img));
+            rc = -1;
+            snprintf(err, sizeof(err), "%s: cannot open: %s", file, strerror(errno));
+        } else {
+            rc = xs_ms_load_fd(fd, strcmp(file, "-") ? file : "stdin", &img, &st, err,
+                               sizeof(err));
+            if (fd != STDIN_FILENO) close(fd);
+        }
+    }
+    if (rc) {
         fprintf(stderr, "xensim: error: %s\n", err);
         xs_domain_image_free(&img);
         return EXIT_BAD_INPUT;
@@ -649,9 +679,14 @@ static int cmd_restore(const char *self, int argc, char **argv)
     uint64_t saved_vtime = img.vtime_ns;
     char saved_name[XS_SCN_NAME_MAX];
     snprintf(saved_name, sizeof(saved_name), "%s", img.name);
-    xs_domain_image_free(&img);
-    if (name && (!*name || strlen(name) >= XS_SCN_NAME_MAX))
-        return usage_error("--name: 1 to %d characters", XS_SCN_NAME_MAX - 1);
+    if (st.live)
+        fprintf(stderr,
+                "xensim: %s: a live migration's stream: %u pre-copy rounds; %s "
+                "suspended at %" PRIu64 " ns and resumes here at %" PRIu64
+                " ns: downtime %" PRIu64 " ns\n",
+                once && !strcmp(file, "-") ? "stdin" : file, st.rounds, saved_name,
+                st.suspended_ns, saved_vtime, saved_vtime - st.suspended_ns);
+    if (!once) xs_domain_image_free(&img);
     struct xs_scenario scn;
     memset(&scn, 0, sizeof(scn));
     snprintf(scn.path, sizeof(scn.path), "%s", file);
@@ -662,7 +697,9 @@ static int cmd_restore(const char *self, int argc, char **argv)
     sd->memory_mib = 64;
     sd->vcpus = 1;
     sd->line = 1;
-    if (absolute_path(file, sd->restore, sizeof(sd->restore)))
+    if (once)
+        snprintf(sd->restore, sizeof(sd->restore), "-");
+    else if (absolute_path(file, sd->restore, sizeof(sd->restore)))
         return usage_error("restore: file name too long");
     scn.vtime_limit_ns = saved_vtime + limit_ms * 1000000;
     scn.exit_limit = 50000000;
@@ -693,12 +730,130 @@ static int cmd_restore(const char *self, int argc, char **argv)
                                                    .report = stdout,
                                                    .log = stderr,
                                                    .xenstore_socket = o.xenstore_socket,
-                                                   .console_log = clog},
+                                                   .console_log = clog,
+                                                   .restore_image = once ? &img : NULL},
                     &res);
     if (clog) fclose(clog);
+    xs_domain_image_free(&img);
     if (res.status == EXIT_BAD_INPUT) fprintf(stderr, "xensim: error: %s\n", res.err);
     xs_scenario_free(&scn);
     return res.status;
+}
+
+/* xl migrate's sending half, driven by a scenario: run SCENARIO and from
+ * --at migrate DOMAIN live, writing the stream to --to (stdout by default)
+ * as it is produced; another process (xensim restore -) is the
+ * destination (docs/migration.md).  The scenario's expectations are not
+ * checked. */
+static int cmd_migrate_send(const char *self, int argc, char **argv)
+{
+    (void)self;
+    struct common_opts o = {0};
+    default_guest_dir(o.guest_dir, sizeof(o.guest_dir));
+    const char *pos[2] = {NULL, NULL}, *to = "-", *migrate_log = NULL;
+    unsigned npos = 0;
+    bool have_at = false;
+    struct xs_scn_migrate mg = {.rounds = XS_MIGRATE_ROUNDS,
+                                .threshold = XS_MIGRATE_THRESHOLD,
+                                .bandwidth = XS_MIGRATE_BANDWIDTH,
+                                .send_only = true,
+                                .line = 0};
+    for (int i = 0; i < argc; i++) {
+        int r = common_opt(&o, argc, argv, &i);
+        if (r < 0) return EXIT_BAD_INPUT;
+        if (r) continue;
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t v;
+        if (!strcmp(a, "--at") || !strcmp(a, "--timeout")) {
+            bool at = a[2] == 'a';
+            if (parse_duration_ns(val, at ? &mg.at_ns : &mg.timeout_ns))
+                return usage_error("%s needs a time (N, Nns, Nus, Nms or Ns)", a);
+            have_at |= at;
+        } else if (!strcmp(a, "--rounds")) {
+            if (parse_u64(val, &v) || v > 1000)
+                return usage_error("--rounds needs a count from 0 to 1000");
+            mg.rounds = (unsigned)v;
+        } else if (!strcmp(a, "--threshold")) {
+            if (parse_u64(val, &mg.threshold))
+                return usage_error("--threshold needs a number of pages");
+        } else if (!strcmp(a, "--bandwidth")) {
+            if (parse_u64(val, &mg.bandwidth) || !mg.bandwidth ||
+                mg.bandwidth > XS_MIGRATE_BW_MAX)
+                return usage_error("--bandwidth needs bytes per second, 1 to %llu",
+                                   (unsigned long long)XS_MIGRATE_BW_MAX);
+        } else if (!strcmp(a, "--to") || !strcmp(a, "--migrate-log")) {
+            if (!val || !*val) return usage_error("%s needs a file name", a);
+            *(a[2] == 't' ? &to : &migrate_log) = val;
+        } else if (a[0] == '-' || npos == 2) {
+            return usage_error("migrate-send: unexpected argument '%s'", a);
+        } else {
+            pos[npos++] = a;
+            continue;
+        }
+        i++;
+    }
+    if (npos != 2)
+        return usage_error("usage: xensim migrate-send SCENARIO DOMAIN --at TIME [--to "
+                           "PATH]");
+    if (!have_at) return usage_error("migrate-send: when? (--at TIME, virtual time)");
+    struct xs_scenario scn;
+    if (load_scenario(&scn, pos[0])) return EXIT_BAD_INPUT;
+    int dom = -1;
+    for (unsigned i = 0; i < scn.nr_domains; i++)
+        if (!strcmp(scn.domains[i].name, pos[1])) dom = (int)i;
+    if (dom < 0 || scn.nr_migrates == XS_SCN_MAX_MIGRATES) {
+        fprintf(stderr, "xensim: error: migrate-send: %s\n",
+                dom < 0 ? "no such domain in the scenario" : "too many migrations");
+        xs_scenario_free(&scn);
+        return EXIT_BAD_INPUT;
+    }
+    mg.domain = (unsigned)dom;
+    if (strcmp(to, "-") ? absolute_path(to, mg.file, sizeof(mg.file))
+                        : snprintf(mg.file, sizeof(mg.file), "-") < 0) {
+        xs_scenario_free(&scn);
+        return usage_error("migrate-send: the file name is too long");
+    }
+    scn.migrates[scn.nr_migrates++] = mg;
+    bool bad, to_stdout = !strcmp(to, "-");
+    FILE *clog = open_console_log(&o, &bad);
+    char *report = NULL;
+    size_t report_len = 0;
+    FILE *rf = bad ? NULL : open_memstream(&report, &report_len);
+    if (!rf) {
+        if (clog) fclose(clog);
+        xs_scenario_free(&scn);
+        return EXIT_BAD_INPUT;
+    }
+    struct xs_scenario_result res;
+    xs_scenario_run(&scn,
+                    &(struct xs_scenario_run_opts){
+                        .seed = o.seed,
+                        .guest_dir = o.guest_dir,
+                        .trace_path = o.trace,
+                        /* stdout may be the stream itself */
+                        .console = o.quiet ? NULL : to_stdout ? stderr : stdout,
+                        .report = rf,
+                        .log = stderr,
+                        .xenstore_socket = o.xenstore_socket,
+                        .console_log = clog,
+                        .migrate_log = migrate_log},
+                    &res);
+    fclose(rf);
+    if (clog) fclose(clog);
+    free(report);
+    /* Only this command's migration decides (the scenario may have others). */
+    int status = res.status == EXIT_BAD_INPUT ? EXIT_BAD_INPUT
+                 : res.migrates_failed        ? 1
+                                              : 0;
+    if (res.status == EXIT_BAD_INPUT)
+        fprintf(stderr, "xensim: error: %s\n", res.err);
+    else
+        fprintf(stderr, "migrate-send: %s %s %s\n", pos[1],
+                status ? "was not migrated (the messages above say why); it ran on"
+                       : "sent to",
+                status ? "" : to_stdout ? "stdout" : mg.file);
+    xs_scenario_free(&scn);
+    return status;
 }
 
 static int cmd_trace(const char *self, int argc, char **argv)
@@ -769,7 +924,7 @@ static const struct {
 } commands[] = {
     {"run", cmd_run,
      "run FILE [--seed N] [--trace OUT] [--guest-dir DIR] [--quiet]\n"
-     "            [--xenstore-socket PATH] [--console-log FILE]"},
+     "            [--xenstore-socket PATH] [--console-log FILE] [--migrate-log FILE]"},
     {"explore", cmd_explore,
      "explore FILE [--seeds A..B] [--check-determinism] [--guest-dir DIR]"},
     {"boot", cmd_boot,
@@ -782,8 +937,14 @@ static const struct {
     {"save", cmd_save,
      "save SCENARIO DOMAIN FILE --at TIME [--timeout TIME] [--seed N] [--guest-dir DIR]\n"
      "            [--quiet] [--trace OUT] [--console-log FILE]"},
+    {"migrate-send", cmd_migrate_send,
+     "migrate-send SCENARIO DOMAIN --at TIME [--to PATH|-] [--rounds N] [--threshold "
+     "PAGES]\n"
+     "            [--bandwidth BYTES_PER_S] [--timeout TIME] [--migrate-log FILE] [--seed "
+     "N]\n"
+     "            [--guest-dir DIR] [--quiet] [--trace OUT] [--console-log FILE]"},
     {"restore", cmd_restore,
-     "restore FILE [--name NAME] [--seed N] [--vtime-limit-ms N] [--expect-console "
+     "restore FILE|- [--name NAME] [--seed N] [--vtime-limit-ms N] [--expect-console "
      "TEXT]...\n"
      "            [--expect-end STATE] [--trace OUT] [--quiet] [--console-log FILE]"},
     {"trace", cmd_trace, "trace dump FILE"},
@@ -802,9 +963,13 @@ static int cmd_help(const char *self, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* A stream or socket whose reader went away is an error to report
+     * (EPIPE), not a reason to die: a live migration's source runs on. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2)
         return usage_error(
-            "which command? (run, explore, boot, save, restore, trace, xenstored, help)");
+            "which command? (run, explore, boot, save, restore, migrate-send, trace, "
+            "xenstored, help)");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argv[0], argc - 2, argv + 2);

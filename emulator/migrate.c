@@ -25,6 +25,11 @@ static uint64_t transfer_ns(const struct xs_migration *m, uint64_t bytes)
     return ns ? (uint64_t)ns : 1; /* time always moves: a round is never free */
 }
 
+static const char *link_name(const struct xs_migration *m)
+{
+    return strcmp(m->file, "-") ? m->file : "stdout";
+}
+
 static int write_all(int fd, const uint8_t *p, size_t n, char *err, size_t errlen)
 {
     while (n) {
@@ -54,8 +59,9 @@ static int deliver(struct xs_migration *m)
     char why[256];
     if (m->fd >= 0 && n &&
         write_all(m->fd, m->buf.data + m->buf_delivered, n, why, sizeof(why))) {
-        snprintf(m->err, sizeof(m->err), "writing the stream to %.300s at byte %" PRIu64 ": %s",
-                 m->file, m->delivered, why);
+        snprintf(m->err, sizeof(m->err),
+                 "writing the stream to %.300s at byte %" PRIu64 ": %s", link_name(m),
+                 m->delivered, why);
         return -1;
     }
     m->buf_delivered += n;
@@ -109,10 +115,12 @@ static void fail(struct xs_migration *m, const char *fmt, ...)
 static void fail(struct xs_migration *m, const char *fmt, ...)
 {
     struct xs_sim *sim = m->sim;
+    char why[sizeof(m->err)]; /* fmt's arguments may be m->err itself */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m->err, sizeof(m->err), fmt, ap);
+    vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
+    memcpy(m->err, why, sizeof(why));
     enum mig_phase was = m->phase;
     m->phase = MIG_FAILED;
     xs_dirtylog_free(&m->dl);
@@ -124,7 +132,8 @@ static void fail(struct xs_migration *m, const char *fmt, ...)
     const char *after = "";
     char cerr[256];
     if (d && d->domid == m->src_domid && d->end_state == XS_END_RUNNING) {
-        if (was >= MIG_STOPPING && d->suspended && xs_suspend_cancel(d, cerr, sizeof(cerr)))
+        if (was >= MIG_STOPPING && d->suspended &&
+            xs_suspend_cancel(d, cerr, sizeof(cerr)))
             after = " (and its suspend cannot be cancelled)";
     } else {
         after = " (the source domain is gone)";
@@ -217,6 +226,12 @@ static void start(struct xs_sim *sim, void *arg)
         fail(m, "the domain %s", d->suspended ? "is suspended" : "has ended");
         return;
     }
+    for (const struct xs_migration *o = sim->migrations->head; o; o = o->next)
+        if (o != m && o->cfg.dom_index == m->cfg.dom_index && o->phase >= MIG_PRECOPY &&
+            o->phase <= MIG_ARRIVING) {
+            fail(m, "migration %u of the domain is still under way", o->number);
+            return;
+        }
     if (m->cfg.file) {
         if (!strcmp(m->file, "-")) {
             m->fd = STDOUT_FILENO;
@@ -258,7 +273,7 @@ static void start(struct xs_sim *sim, void *arg)
            "xensim: migrating %s (d%u): at most %u pre-copy rounds, stop at %" PRIu64
            " dirty pages, %" PRIu64 " bytes per virtual second%s%s",
            m->name, m->src_domid, m->cfg.max_rounds, m->cfg.threshold, m->cfg.bandwidth,
-           m->cfg.file ? ", stream to " : "", m->cfg.file ? m->file : "");
+           m->cfg.file ? ", stream to " : "", m->cfg.file ? link_name(m) : "");
     round_due(sim, m);
 }
 
@@ -302,8 +317,9 @@ static void round_due(struct xs_sim *sim, void *arg)
         return;
     }
     if (done && (uint64_t)n <= m->cfg.threshold) {
-        snprintf(why, sizeof(why), "%" PRId64 " pages dirtied in round %u, at most %" PRIu64,
-                 n, done, m->cfg.threshold);
+        snprintf(why, sizeof(why),
+                 "%" PRId64 " pages dirtied in round %u, at most %" PRIu64, n, done,
+                 m->cfg.threshold);
         stop(m, why);
         return;
     }
@@ -403,8 +419,8 @@ static void suspended(struct xs_domain *d, void *arg)
     xs_dirtylog_free(&m->dl);
     close_link(m);
     xs_log(sim,
-           "xensim: migrate %s (d%u): suspended at %" PRIu64 " ns; stop and copy: %" PRIu64
-           " pages, %" PRIu64 " bytes, %" PRIu64 " ns",
+           "xensim: migrate %s (d%u): suspended at %" PRIu64
+           " ns; stop and copy: %" PRIu64 " pages, %" PRIu64 " bytes, %" PRIu64 " ns",
            m->name, m->src_domid, m->suspended_ns, r->pages, r->bytes, r->duration_ns);
     if (m->cfg.send_only) {
         /* The destination is another process: the stream is all it needs. */
@@ -471,8 +487,8 @@ int xs_migrate_at(struct xs_sim *sim, const struct xs_migrate_cfg *cfg)
     m->cfg = *cfg;
     m->fd = -1;
     m->first_run_ns = MIG_NO_TIME;
-    if ((cfg->file && snprintf(m->file, sizeof(m->file), "%s", cfg->file) >=
-                          (int)sizeof(m->file)) ||
+    if ((cfg->file &&
+         snprintf(m->file, sizeof(m->file), "%s", cfg->file) >= (int)sizeof(m->file)) ||
         (cfg->log_path && snprintf(m->log_path, sizeof(m->log_path), "%s",
                                    cfg->log_path) >= (int)sizeof(m->log_path))) {
         free(m);

@@ -33,17 +33,17 @@ struct xs_sim;
 #define XS_MIGRATE_BW_MAX    (1ULL << 40)
 
 struct xs_migrate_cfg {
-    unsigned dom_index;     /* in sim->domains: its incarnation at at_ns */
-    uint64_t at_ns;         /* the first round starts */
-    unsigned max_rounds;    /* pre-copy rounds at most (0: stop and copy at once) */
-    uint64_t threshold;     /* stop when at most this many pages are dirty */
-    uint64_t bandwidth;     /* bytes per virtual second, 1..XS_MIGRATE_BW_MAX */
-    uint64_t timeout_ns;    /* for the guest to suspend (0: suspend.c's default) */
-    const char *file;       /* also write the stream here ("-": stdout), or NULL */
-    bool send_only;         /* no destination here: the source ends once sent */
-    uint64_t cut_bytes;     /* testing: the link drops after this many bytes */
-    const char *log_path;   /* the rounds as CSV, written after the run, or NULL */
-    const char *where;      /* "FILE:LINE" for messages, or NULL */
+    unsigned dom_index;   /* in sim->domains: its incarnation at at_ns */
+    uint64_t at_ns;       /* the first round starts */
+    unsigned max_rounds;  /* pre-copy rounds at most (0: stop and copy at once) */
+    uint64_t threshold;   /* stop when at most this many pages are dirty */
+    uint64_t bandwidth;   /* bytes per virtual second, 1..XS_MIGRATE_BW_MAX */
+    uint64_t timeout_ns;  /* for the guest to suspend (0: suspend.c's default) */
+    const char *file;     /* also write the stream here ("-": stdout), or NULL */
+    bool send_only;       /* no destination here: the source ends once sent */
+    uint64_t cut_bytes;   /* testing: the link drops after this many bytes */
+    const char *log_path; /* the rounds as CSV, written after the run, or NULL */
+    const char *where;    /* "FILE:LINE" for messages, or NULL */
 };
 
 /* Schedule a migration (strings are copied).  0, or -1 when out of memory

@@ -55,7 +55,7 @@ static const char *phase_name(enum mig_phase p)
 static void csv_header(FILE *f)
 {
     fputs("migration,domain,round,phase,start_ns,duration_ns,pages_sent,pages_dirtied,"
-          "bytes,downtime_ns\n",
+          "bytes,downtime_ns,result\n",
           f);
 }
 
@@ -65,11 +65,15 @@ static void csv_rows(const struct xs_migration *m, FILE *f)
     bool have_dt = downtime(m, &dt);
     for (unsigned i = 0; i < m->nr_rounds; i++) {
         const struct mig_round *r = &m->rounds[i];
-        fprintf(f, "%u,%s,%u,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",",
-                m->number, m->name, i + 1, r->final ? "stop-and-copy" : "pre-copy",
-                r->start_ns, r->duration_ns, r->pages, r->dirtied, r->bytes);
+        fprintf(
+            f, "%u,%s,%u,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",",
+            m->number, m->name, i + 1, r->final ? "stop-and-copy" : "pre-copy",
+            r->start_ns, r->duration_ns, r->pages, r->dirtied, r->bytes);
         if (r->final && have_dt) fprintf(f, "%" PRIu64, dt);
-        fputc('\n', f);
+        fprintf(f, ",%s\n",
+                m->phase == MIG_DONE     ? "migrated"
+                : m->phase == MIG_FAILED ? "failed"
+                                         : "unfinished");
     }
 }
 
@@ -81,7 +85,8 @@ void xs_migrate_csv(const struct xs_sim *sim, FILE *f)
         csv_rows(m, f);
 }
 
-static int write_csv(struct xs_sim *sim, const char *path, const struct xs_migration *only)
+static int write_csv(struct xs_sim *sim, const char *path,
+                     const struct xs_migration *only)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -112,8 +117,8 @@ static void summary(struct xs_sim *sim, const struct xs_migration *m)
     case MIG_DONE:
         if (!downtime(m, &dt))
             xs_log(sim,
-                   "xensim: migration %u of %s: d%u -> d%u, %" PRIu64
-                   " pages, %" PRIu64 " bytes; d%u never ran (downtime unknown)",
+                   "xensim: migration %u of %s: d%u -> d%u, %" PRIu64 " pages, %" PRIu64
+                   " bytes; d%u never ran (downtime unknown)",
                    m->number, m->name, m->src_domid, m->dst_domid, pages, m->delivered,
                    m->dst_domid);
         else if (m->cfg.send_only)

@@ -31,7 +31,8 @@ struct load {
     struct xs_domain_image *img;
     struct xs_ms_sim_state *st;
     bool domain, vcpus, devices, tsc, context;
-    bool live, suspend; /* XENSIM_LIVE, XENSIM_SUSPEND read */
+    bool live, suspend;    /* XENSIM_LIVE, XENSIM_SUSPEND read */
+    uint64_t suspended_ns; /* XENSIM_SUSPEND's */
     uint32_t *vflags; /* from XENSIM_VCPU, per vCPU */
     bool *has_cpu;    /* a CPU entry in HVM_CONTEXT, per vCPU */
 };
@@ -447,6 +448,7 @@ static int load_suspend(struct load *l, const struct xs_ms_record *rec)
             h.hypercall_page_gpa);
     img->suspend_vcpu = h.suspend_vcpu;
     img->hypercall_page_gpa = h.hypercall_page_gpa;
+    l->suspended_ns = h.suspended_ns;
     if (l->st) {
         l->st->rounds = h.rounds;
         l->st->suspended_ns = h.suspended_ns;
@@ -565,6 +567,11 @@ int xs_ms_load_image(struct xs_ms_reader *r, struct xs_domain_image *img,
         rc = load_fail(err, errlen,
                        "a live stream (XENSIM_LIVE) without XENSIM_SUSPEND: the sender "
                        "never said which vCPU suspended");
+    } else if (l.live && l.suspended_ns > img->vtime_ns) {
+        rc = load_fail(err, errlen,
+                       "XENSIM_SUSPEND says the guest suspended at %" PRIu64
+                       " ns, after the stream's X86_TSC_INFO time %" PRIu64 " ns",
+                       l.suspended_ns, img->vtime_ns);
     } else {
         rc = finish_vcpus(&l, err, errlen);
     }

@@ -14,6 +14,8 @@
 #include "gnttab.h"
 #include "netback_int.h"
 #include "sim.h"
+#include "suspend.h"
+#include "xenstore_int.h"
 
 /* ---- MAC addresses -------------------------------------------------------------- */
 
@@ -169,6 +171,7 @@ static int create(struct xs_pvdev *dev, const void *vcfg, char *err, size_t errl
     else
         xs_netback_default_mac(dev->front->domid, dev->id, nb->mac);
     nb->max_queues = maxq;
+    nb->freeze_suspended = cfg->freeze_suspended;
     nb->port.deliver = xs_nb_rx_deliver;
     nb->port.ctx = nb;
     nb->frame = xs_netframe_new(NB_FRAME_MAX);
@@ -179,7 +182,8 @@ static int create(struct xs_pvdev *dev, const void *vcfg, char *err, size_t errl
     }
     if (cfg->pcap) {
         char perr[4200];
-        nb->pcap = xs_pcap_open(cfg->pcap, perr, sizeof(perr));
+        nb->pcap = cfg->pcap_append ? xs_pcap_open_append(cfg->pcap, perr, sizeof(perr))
+                                    : xs_pcap_open(cfg->pcap, perr, sizeof(perr));
         if (!nb->pcap) {
             snprintf(err, errlen, "nic %u: %s", dev->id, perr);
             destroy(dev);
@@ -386,6 +390,8 @@ static int connect(struct xs_pvdev *dev)
         fe_flag(dev, "feature-ipv6-csum-offload", &nb->ipv6_csum))
         return -1;
     nb->disabled = false;
+    nb->frozen = false; /* a new domain: no request of the old one holds */
+    nb->seen_gen = 0;
     for (unsigned q = 0; q < nq; q++) {
         char dir[160];
         if (nq == 1)
@@ -419,9 +425,41 @@ static int connect(struct xs_pvdev *dev)
     return 0;
 }
 
+/* suspend=freeze: is the vif frozen now?  The request is seen in
+ * control/shutdown (read when the store changed); the freeze ends when
+ * the domain runs again after suspending, or did not suspend in time. */
+static bool frozen(struct netback *nb)
+{
+    struct xs_pvdev *dev = nb->dev;
+    struct xs_domain *d = dev->front;
+    struct xs_sim *sim = dev->sim;
+    if (!nb->frozen && sim->xenstore && sim->xenstore->generation != nb->seen_gen) {
+        nb->seen_gen = sim->xenstore->generation;
+        char dir[48], val[16];
+        snprintf(dir, sizeof(dir), "/local/domain/%u/control", d->domid);
+        if (!xs_pvdev_read(dev, dir, "shutdown", val, sizeof(val)) &&
+            !strcmp(val, "suspend")) {
+            nb->frozen = true;
+            nb->saw_suspended = false;
+            nb->frozen_ns = sim->vtime_ns;
+        }
+    }
+    if (nb->frozen) {
+        if (d->suspended)
+            nb->saw_suspended = true;
+        else if (nb->saw_suspended ||
+                 sim->vtime_ns - nb->frozen_ns > XS_SUSPEND_TIMEOUT_NS)
+            nb->frozen = false;
+    }
+    return nb->frozen || d->suspended;
+}
+
 static void service(struct xs_pvdev *dev)
 {
     struct netback *nb = dev->priv;
+    /* Frames for the guest still queue (and are dropped, counted, if the
+     * vif goes away with the old domain). */
+    if (nb->freeze_suspended && frozen(nb)) return;
     for (unsigned i = 0; i < nb->nr_queues && !nb->disabled; i++)
         xs_nb_tx_service(&nb->queues[i]);
     for (unsigned i = 0; i < nb->nr_queues && !nb->disabled; i++)

@@ -24,7 +24,14 @@ struct xs_netback_cfg {
     uint8_t mac[6];      /* the guest's MAC ... */
     bool mac_set;        /* ... or, if not set, xs_netback_default_mac */
     const char *pcap;    /* capture file, or NULL */
+    bool pcap_append;    /* continue an existing capture (a restore) */
     unsigned max_queues; /* multi-queue-max-queues, 0: the default */
+    /* From the toolstack's suspend request until the domain runs again
+     * (a cancel) or is gone (a resume), the rings are left alone (default:
+     * they are served, as Linux's netback serves them until the domain is
+     * destroyed): a backend paused before its guest.  Requests the guest
+     * queues meanwhile are answered by nobody; frames for it wait. */
+    bool freeze_suspended;
 };
 
 extern const struct xs_pvdev_kind xs_netback_kind;
@@ -38,7 +45,8 @@ struct xs_netback_stats {
     uint64_t tx_gso;              /* frames sent with a GSO extra */
     uint64_t mcast;               /* multicast add/del requests */
     uint64_t rx_frames, rx_bytes; /* frames copied into the guest's rx buffers */
-    uint64_t rx_dropped; /* frames for the guest not delivered (queue full, too big) */
+    uint64_t rx_dropped; /* frames for the guest not delivered (queue full, too big,
+                            still queued when the vif disconnected) */
     uint64_t rx_errors;  /* rx slots answered with an error (grant copy failed) */
     uint64_t fatal;      /* times the vif was disabled (xenvif_fatal_tx_err) */
     uint64_t connects;

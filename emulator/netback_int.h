@@ -54,6 +54,12 @@ struct netback {
     bool no_csum, ipv6_csum; /* feature-no-csum-offload, feature-ipv6-csum-offload */
     /* xenvif_fatal_tx_err: no ring of this vif is serviced any more. */
     bool disabled;
+    /* xs_netback_cfg's freeze_suspended, and its state: frozen from the
+     * toolstack's suspend request (seen at store generation seen_gen) until
+     * the domain runs again after suspending, or never suspended within
+     * XS_SUSPEND_TIMEOUT_NS (the request was withdrawn). */
+    bool freeze_suspended, frozen, saw_suspended;
+    uint64_t frozen_ns, seen_gen;
     struct xs_netswitch_port port;
     struct xs_pcap *pcap;
     uint8_t mcast[NB_MCAST_MAX][6]; /* XEN_NETIF_EXTRA_TYPE_MCAST_ADD list */

@@ -111,10 +111,13 @@ void xs_nb_rx_deliver(struct xs_netswitch_port *p, const struct xs_netframe *f)
 
 void xs_nb_rx_purge(struct nb_queue *q)
 {
+    /* Frames for the guest that never reached its ring: dropped, counted
+     * (a vif disconnecting, e.g. for a suspend, loses them as Xen's does). */
     while (q->rxq.head) {
         struct xs_netframe *f = q->rxq.head;
         q->rxq.head = f->next;
         free(f);
+        q->nb->stats.rx_dropped++;
     }
     q->rxq.tail = NULL;
     q->rxq.count = 0;

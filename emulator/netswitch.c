@@ -1,4 +1,5 @@
 /* The simulated Ethernet switch (netswitch.h). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,7 @@ static void free_queue(struct xs_netswitch *sw)
         struct xs_netframe *f = sw->head;
         sw->head = f->next;
         free(f);
+        sw->stats.discarded++;
     }
     sw->tail = NULL;
     sw->queued = 0;
@@ -131,6 +133,13 @@ void xs_netswitch_detach(struct xs_netswitch_port *p)
             break;
         }
     free_queue(sw);
+    /* What became of every frame, for whoever accounts for them. */
+    const struct xs_netswitch_stats *st = &sw->stats;
+    xs_log(all->sim,
+           "xensim: switch %s: %" PRIu64 " frames in, %" PRIu64 " forwarded, %" PRIu64
+           " flooded, %" PRIu64 " dropped, %" PRIu64 " unreached, %" PRIu64 " discarded",
+           sw->name, st->received, st->forwarded, st->flooded, st->dropped, st->unreached,
+           st->discarded);
     free(sw);
     if (!all->head) {
         /* A forwarding action still queued finds no switches and does
@@ -236,8 +245,14 @@ static void forward(struct xs_netswitch *sw, const struct xs_netframe *f)
     }
     sw->stats.flooded++;
     /* deliver() cannot detach ports: the list holds still. */
+    bool reached = false;
     for (struct xs_netswitch_port *p = sw->ports; p; p = p->next)
-        if (p->no != f->src_port) p->deliver(p, f);
+        if (p->no != f->src_port) {
+            p->deliver(p, f);
+            reached = true;
+        }
+    /* No other port (its owner is away, e.g. suspended): the frame is lost. */
+    if (!reached) sw->stats.unreached++;
 }
 
 void xs_netswitch_flush(struct xs_sim *sim)

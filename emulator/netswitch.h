@@ -50,7 +50,9 @@ struct xs_netswitch_port {
 int xs_netswitch_attach(struct xs_sim *sim, const char *name, struct xs_netswitch_port *p,
                         char *err, size_t errlen);
 /* Unplug (a no-op when not attached); the last port takes the switch, with
- * the frames still queued in it, away. */
+ * the frames still queued in it (counted), away, and its counters are
+ * logged: "xensim: switch NAME: N frames in, N forwarded, N flooded, N
+ * dropped, N unreached, N discarded". */
 void xs_netswitch_detach(struct xs_netswitch_port *p);
 /* A frame p sends: copied into the switch's queue.  false when the queue
  * is full (the frame is dropped and counted). */
@@ -64,6 +66,8 @@ struct xs_netswitch_stats {
     uint64_t forwarded; /* frames delivered to one known port */
     uint64_t flooded;   /* frames delivered to every other port */
     uint64_t dropped;   /* queue full, or sent back to its own port */
+    uint64_t unreached; /* flooded with no other port to take it (lost) */
+    uint64_t discarded; /* still queued when the switch went with its last port */
 };
 /* The switch called name, NULL if none (no port attached). */
 const struct xs_netswitch_stats *xs_netswitch_stats(const struct xs_sim *sim,

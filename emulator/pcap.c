@@ -54,6 +54,48 @@ struct xs_pcap *xs_pcap_open(const char *path, char *err, size_t errlen)
     return p;
 }
 
+struct xs_pcap *xs_pcap_open_append(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT) return xs_pcap_open(path, err, errlen);
+        snprintf(err, errlen, "%s: cannot open pcap file: %s", path, strerror(errno));
+        return NULL;
+    }
+    uint8_t h[24], want[24] = {0};
+    size_t got = fread(h, 1, sizeof(h), f);
+    fclose(f);
+    if (got == 0) return xs_pcap_open(path, err, errlen);
+    /* The header xs_pcap_open writes, in the host's order. */
+    uint32_t magic = XS_PCAP_MAGIC_NS, snap = XS_PCAP_SNAPLEN,
+             link = XS_PCAP_LINKTYPE_ETHERNET;
+    uint16_t major = 2, minor = 4;
+    memcpy(want, &magic, 4);
+    memcpy(want + 4, &major, 2);
+    memcpy(want + 6, &minor, 2);
+    memcpy(want + 16, &snap, 4);
+    memcpy(want + 20, &link, 4);
+    if (got != sizeof(h) || memcmp(h, want, sizeof(h))) {
+        snprintf(err, errlen, "%s: not a capture xensim wrote: not appending to it",
+                 path);
+        return NULL;
+    }
+    struct xs_pcap *p = calloc(1, sizeof(*p));
+    if (!p || strlen(path) >= sizeof(p->path)) {
+        snprintf(err, errlen, "%s: %s", path, p ? "path too long" : "out of memory");
+        free(p);
+        return NULL;
+    }
+    strcpy(p->path, path);
+    p->f = fopen(path, "ab");
+    if (!p->f) {
+        fail(p, errno, "cannot append to pcap file", err, errlen);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
 int xs_pcap_write(struct xs_pcap *p, uint64_t t_ns, const void *data, uint32_t len,
                   char *err, size_t errlen)
 {

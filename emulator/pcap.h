@@ -16,6 +16,11 @@ struct xs_pcap;
 /* Create (truncate) path and write the file header: the writer, or NULL
  * and "PATH: reason" in err. */
 struct xs_pcap *xs_pcap_open(const char *path, char *err, size_t errlen);
+/* Continue the capture in path: records are appended to a file this
+ * writer made (the same header: magic, version, snap length, link type),
+ * or, when path does not exist or is empty, it is created as by
+ * xs_pcap_open.  Any other file is refused (NULL, "PATH: reason"). */
+struct xs_pcap *xs_pcap_open_append(const char *path, char *err, size_t errlen);
 /* One record at virtual time t_ns (at most the snap length kept): 0, or -1
  * and "PATH: reason" in err. */
 int xs_pcap_write(struct xs_pcap *p, uint64_t t_ns, const void *data, uint32_t len,

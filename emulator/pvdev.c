@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "blkback.h"
 #include "evtchn.h"
 #include "gnttab.h"
 #include "netback.h"
+#include "netswitch.h"
 #include "pvdev.h"
 #include "sim.h"
 #include "xenstore_int.h"
@@ -265,10 +267,60 @@ static void follow(struct xs_pvdev *dev)
 static const char *const rogue_names[] = {"honest", "bad-id", "bad-status", "bad-op",
                                           "rsp-prod"};
 
-/* A vbd's xs_blkback_cfg in the words of the disk statement. */
+/* An absolute form of path (realpath when it exists): an image restored in
+ * another process, or another directory, finds the same file.  false if
+ * it does not fit. */
+static bool abs_path(const char *path, char *out, size_t len)
+{
+    char *abs = realpath(path, NULL);
+    char cwd[4096];
+    int n;
+    if (abs)
+        n = snprintf(out, len, "%s", abs);
+    else if (path[0] != '/' && getcwd(cwd, sizeof(cwd)))
+        n = snprintf(out, len, "%s/%s", cwd, path);
+    else
+        n = snprintf(out, len, "%s", path);
+    free(abs);
+    return n >= 0 && (size_t)n < len;
+}
+
+/* A vif's xs_netback_cfg in the words of the nic statement, with the MAC
+ * it has (xl keeps a generated one in the domain's configuration too). */
+static void format_vif_cfg(struct xs_pvdev *dev, const struct xs_netback_cfg *nc)
+{
+    uint8_t mac[6];
+    if (nc->mac_set)
+        memcpy(mac, nc->mac, sizeof(mac));
+    else
+        xs_netback_default_mac(dev->front->domid, dev->id, mac);
+    char *t = dev->cfg_text, pcap[1024];
+    size_t len = sizeof(dev->cfg_text), n;
+    n = (size_t)snprintf(t, len, "switch=%s mac=%02x:%02x:%02x:%02x:%02x:%02x",
+                         nc->bridge ? nc->bridge : XS_NETBACK_DEFAULT_SWITCH, mac[0],
+                         mac[1], mac[2], mac[3], mac[4], mac[5]);
+    if (n < len && nc->max_queues)
+        n += (size_t)snprintf(t + n, len - n, " queues=%u", nc->max_queues);
+    if (n < len && nc->freeze_suspended)
+        n += (size_t)snprintf(t + n, len - n, " suspend=freeze");
+    if (n < len && nc->pcap) {
+        if (!abs_path(nc->pcap, pcap, sizeof(pcap)) || strchr(pcap, '"'))
+            n = len; /* not recordable */
+        else
+            n += (size_t)snprintf(t + n, len - n, " pcap=\"%s\"", pcap);
+    }
+    if (n >= len) t[0] = '\0'; /* too long to record: not restorable */
+}
+
+/* A vbd's xs_blkback_cfg in the words of the disk statement (a vif's:
+ * format_vif_cfg). */
 static void format_cfg(struct xs_pvdev *dev, const void *cfg)
 {
     dev->cfg_text[0] = '\0';
+    if (cfg && !strcmp(dev->kind->devclass, "vif")) {
+        format_vif_cfg(dev, cfg);
+        return;
+    }
     if (strcmp(dev->kind->devclass, "vbd") || !cfg) return;
     const struct xs_blkback_cfg *bc = cfg;
     char *t = dev->cfg_text;
@@ -312,10 +364,49 @@ static bool next_word(const char **p, char *key, size_t klen, char *val, size_t 
     return true;
 }
 
+/* A vif from its words: switch=NAME mac=MAC [queues=N] [suspend=freeze]
+ * [pcap="PATH"] (the capture continues in the file). */
+static struct xs_pvdev *add_vif_text(struct xs_sim *sim, struct xs_domain *front,
+                                     unsigned id, const char *text, char *err,
+                                     size_t errlen)
+{
+    char key[16], val[sizeof(((struct xs_pvdev *)0)->cfg_text)];
+    char bridge[XS_NETSWITCH_NAME_MAX] = "", pcap[sizeof(val)] = "";
+    struct xs_netback_cfg nc = {.pcap_append = true};
+    const char *p = text;
+    while (next_word(&p, key, sizeof(key), val, sizeof(val))) {
+        char *end = NULL;
+        if (!strcmp(key, "switch") && val[0] && strlen(val) < sizeof(bridge)) {
+            snprintf(bridge, sizeof(bridge), "%s", val);
+            nc.bridge = bridge;
+        } else if (!strcmp(key, "mac") && !xs_netback_parse_mac(val, nc.mac)) {
+            nc.mac_set = true;
+        } else if (!strcmp(key, "queues") && val[0]) {
+            unsigned long q = strtoul(val, &end, 10);
+            if (*end || !q || q > XS_NETBACK_MAX_QUEUES) goto bad;
+            nc.max_queues = (unsigned)q;
+        } else if (!strcmp(key, "pcap") && val[0]) {
+            snprintf(pcap, sizeof(pcap), "%s", val);
+            nc.pcap = pcap;
+        } else if (!strcmp(key, "suspend") && !strcmp(val, "freeze")) {
+            nc.freeze_suspended = true;
+        } else {
+            goto bad;
+        }
+    }
+    /* The MAC is what the guest knows itself by: it must come back. */
+    if (!nc.bridge || !nc.mac_set) goto bad;
+    return xs_pvdev_add(sim, "vif", front, id, &nc, err, errlen);
+bad:
+    snprintf(err, errlen, "device vif/%u: bad configuration \"%.200s\"", id, text);
+    return NULL;
+}
+
 struct xs_pvdev *xs_pvdev_add_text(struct xs_sim *sim, const char *devclass,
                                    struct xs_domain *front, unsigned id, const char *text,
                                    char *err, size_t errlen)
 {
+    if (!strcmp(devclass, "vif")) return add_vif_text(sim, front, id, text, err, errlen);
     if (strcmp(devclass, "vbd")) {
         snprintf(err, errlen,
                  "device %s/%u: xensim cannot recreate a %s device from an "

@@ -1036,7 +1036,8 @@ static int st_nic(struct pctx *c, const struct toks *tk)
     char b[SHOWBUF];
     if (tk->n < 2 || tk->t[1].key || tk->t[1].quoted)
         return fail(c, "usage: nic DOMAIN [switch=NAME] [mac=XX:XX:XX:XX:XX:XX] "
-                       "[pcap=FILE] [id=N] [queues=N] [attach=TIME] [detach=TIME]");
+                       "[pcap=FILE] [id=N] [queues=N] [attach=TIME] [detach=TIME] "
+                       "[suspend=serve|freeze]");
     const struct tok *dt = &tk->t[1];
     int dom = find_domain(s, dt->val);
     if (dom < 0)
@@ -1049,7 +1050,7 @@ static int st_nic(struct pctx *c, const struct toks *tk)
     nc.domain = (unsigned)dom;
     nc.line = c->line;
     bool have_sw = false, have_pcap = false, have_id = false, have_q = false,
-         have_at = false, have_dt = false;
+         have_at = false, have_dt = false, have_susp = false;
     for (unsigned i = 2; i < tk->n; i++) {
         const struct tok *t = &tk->t[i];
         uint64_t v;
@@ -1094,11 +1095,19 @@ static int st_nic(struct pctx *c, const struct toks *tk)
                                at ? &nc.attach_ns : &nc.detach_ns) < 0)
                 return -1;
             *(at ? &have_at : &have_dt) = true;
+        } else if (strcmp(t->key, "suspend") == 0) {
+            /* What the backend does while the domain is suspended. */
+            if (have_susp) return fail(c, "nic %s: duplicate key 'suspend'", dt->val);
+            if (strcmp(t->val, "serve") && strcmp(t->val, "freeze"))
+                return fail(c, "nic %s: suspend must be serve or freeze, not '%s'",
+                            dt->val, show(t->val, t->len, b, sizeof(b)));
+            nc.freeze = t->val[0] == 'f';
+            have_susp = true;
         } else {
             return fail(
                 c,
                 "nic %s: unknown key '%s' (expected switch, mac, pcap, id, queues, "
-                "attach or detach)",
+                "attach, detach or suspend)",
                 dt->val, SHOW(t->key, b));
         }
     }
@@ -1169,6 +1178,30 @@ static int st_input(struct pctx *c, const struct toks *tk)
     return 0;
 }
 
+/* The statements, in the order the "expected ..." message lists them. */
+static const struct {
+    const char *name;
+    int (*parse)(struct pctx *c, const struct toks *tk);
+} statements[] = {
+    {"scenario", st_scenario}, {"domain", st_domain}, {"device", st_device},
+    {"disk", st_disk},         {"nic", st_nic},       {"input", st_input},
+    {"suspend", st_suspend},   {"save", st_save},     {"restore", st_restore},
+    {"migrate", st_migrate},   {"limit", st_limit},   {"expect", st_expect},
+};
+
+static int unknown_statement(struct pctx *c, const char *shown)
+{
+    char list[256];
+    size_t n = 0, count = sizeof(statements) / sizeof(statements[0]);
+    for (size_t i = 0; i < count; i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+                              i == 0           ? ""
+                              : i + 1 == count ? " or "
+                                               : ", ",
+                              statements[i].name);
+    return fail(c, "unknown statement '%s' (expected %s)", shown, list);
+}
+
 static int parse_statement(struct pctx *c, const char *line, size_t len, struct toks *tk)
 {
     char b[SHOWBUF];
@@ -1176,26 +1209,11 @@ static int parse_statement(struct pctx *c, const char *line, size_t len, struct 
     if (tk->n == 0) return 0;
     const struct tok *t = &tk->t[0];
     if (t->quoted || t->key)
-        return fail(c,
-                    "unknown statement '%s' (expected scenario, domain, device, disk, "
-                    "nic, input, limit or expect)",
-                    t->key ? SHOW(t->key, b) : show(t->val, t->len, b, sizeof(b)));
-    if (strcmp(t->val, "scenario") == 0) return st_scenario(c, tk);
-    if (strcmp(t->val, "domain") == 0) return st_domain(c, tk);
-    if (strcmp(t->val, "limit") == 0) return st_limit(c, tk);
-    if (strcmp(t->val, "expect") == 0) return st_expect(c, tk);
-    if (strcmp(t->val, "device") == 0) return st_device(c, tk);
-    if (strcmp(t->val, "input") == 0) return st_input(c, tk);
-    if (strcmp(t->val, "disk") == 0) return st_disk(c, tk);
-    if (strcmp(t->val, "suspend") == 0) return st_suspend(c, tk);
-    if (strcmp(t->val, "save") == 0) return st_save(c, tk);
-    if (strcmp(t->val, "restore") == 0) return st_restore(c, tk);
-    if (strcmp(t->val, "migrate") == 0) return st_migrate(c, tk);
-    if (strcmp(t->val, "nic") == 0) return st_nic(c, tk);
-    return fail(c,
-                "unknown statement '%s' (expected scenario, domain, device, disk, nic, "
-                "input, limit or expect)",
-                show(t->val, t->len, b, sizeof(b)));
+        return unknown_statement(c, t->key ? SHOW(t->key, b)
+                                           : show(t->val, t->len, b, sizeof(b)));
+    for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++)
+        if (strcmp(t->val, statements[i].name) == 0) return statements[i].parse(c, tk);
+    return unknown_statement(c, show(t->val, t->len, b, sizeof(b)));
 }
 
 /* ---- whole file ------------------------------------------------------------------ */

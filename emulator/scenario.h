@@ -99,9 +99,9 @@ struct xs_scn_disk {
 
 /* A network interface with xensim as its backend (netback): `nic DOMAIN
  * [switch=NAME] [mac=XX:XX:XX:XX:XX:XX] [pcap=FILE] [id=N] [queues=N]
- * [attach=TIME] [detach=TIME]`, a port of the simulated switch NAME
- * (default xenbr0), created before the domains run or hot-plugged at
- * attach, hot-unplugged at detach. */
+ * [attach=TIME] [detach=TIME] [suspend=serve|freeze]`, a port of the simulated
+ * switch NAME (default xenbr0), created before the domains run or hot-plugged
+ * at attach, hot-unplugged at detach. */
 #define XS_SCN_MAX_NICS 16
 struct xs_scn_nic {
     unsigned domain;          /* the frontend: index into domains[] */
@@ -113,6 +113,7 @@ struct xs_scn_nic {
     unsigned queues;            /* multi-queue-max-queues, 0: the default */
     uint64_t attach_ns;         /* 0: there from the start */
     uint64_t detach_ns;         /* 0: never */
+    bool freeze;                /* suspend=freeze: not served while suspended */
     int line;
 };
 

@@ -93,7 +93,8 @@ static struct xs_pvdev *nic_add(struct xs_sim *sim, const struct xs_scenario *sc
     struct xs_netback_cfg cfg = {.bridge = nc->sw[0] ? nc->sw : NULL,
                                  .mac_set = nc->mac_set,
                                  .pcap = pcap[0] ? pcap : NULL,
-                                 .max_queues = nc->queues};
+                                 .max_queues = nc->queues,
+                                 .freeze_suspended = nc->freeze};
     memcpy(cfg.mac, nc->mac, sizeof(cfg.mac));
     return xs_pvdev_add(sim, "vif", sim->domains[nc->domain], nc->id, &cfg, err, errlen);
 }

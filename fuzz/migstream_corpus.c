@@ -145,6 +145,32 @@ int main(int argc, char **argv)
             drop_record(&v, XS_MS_REC_HVM_PARAMS);
             put(dir, "bad-no-params", v.data, v.len);
             put(dir, "bad-truncated", b.data, b.len / 2);
+            /* A live migration's stream (migrate.c): two rounds, the
+             * second sending some pages again, then the stop-and-copy. */
+            v.len = 0;
+            struct xs_ms_writer w;
+            char err[512];
+            xs_ms_writer_buf(&w, &v);
+            struct xs_ms_xensim_live live = {.version = XS_MS_XENSIM_VERSION,
+                                             .max_rounds = 5,
+                                             .threshold = 50,
+                                             .bandwidth = 1250000000,
+                                             .start_ns = 4000000};
+            struct xs_ms_xensim_suspend susp = {.suspend_vcpu = 0,
+                                                .rounds = 2,
+                                                .hypercall_page_gpa = 0x101000,
+                                                .suspended_ns = 4900000};
+            uint64_t pfns[8] = {256, 353, 450, 300, 256, 450, 301, 302};
+            struct xs_ms_sim_state st = {.seed = 7, .prng = {{1, 2, 3, 4}}};
+            if (xs_ms_save_live_head(&w, &img, &live, err, sizeof(err)) ||
+                xs_ms_write_page_data(&w, pfns, 4, img.ram) ||
+                xs_ms_write_page_data(&w, pfns + 4, 2, img.ram) ||
+                xs_ms_write_page_data(&w, pfns + 6, 2, img.ram) ||
+                xs_ms_save_live_tail(&w, &img, &st, &susp, err, sizeof(err))) {
+                fprintf(stderr, "migstream_corpus: live: %s%s\n", err, w.err);
+                exit(1);
+            }
+            put(dir, "live-two-rounds", v.data, v.len);
             xs_ms_buf_free(&v);
         }
         xs_domain_image_free(&img);

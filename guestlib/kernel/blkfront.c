@@ -332,6 +332,48 @@ static long unpublish(xs_transaction_t t, struct xenbus_device *dev, const char 
     return rc == -XEN_ENOENT ? 0 : rc;
 }
 
+/* Ring references an earlier connection left in dir ("" or "queue-N/")
+ * that this one does not use: "ring-ref" next to "ring-ref0..", or
+ * "ring-refN" past this ring's pages (a reconnect with another
+ * ring-page-order, as after a restore on a host whose backend offers
+ * fewer pages).  A backend reading the wrong form maps pages that are no
+ * ring any more. */
+static long unpublish_stale_refs(xs_transaction_t t, struct xenbus_device *dev,
+                                 const char *dir, unsigned order, unsigned nr_pages)
+{
+#ifdef GUEST_BUG_BLK_STALE_RING_REF
+    /* Deliberate bug: the other form's nodes stay. */
+    (void)t, (void)dev, (void)dir, (void)order, (void)nr_pages;
+    return 0;
+#else
+    char path[XENBUS_PATH_MAX + 32], node[40];
+    snprintf(path, sizeof(path), "%s/%s", dev->nodename, dir);
+    path[strlen(path) - 1] = '\0'; /* "/" or "queue-N/": without the slash */
+    char *list = page_alloc();
+    if (!list) return -XEN_ENOMEM;
+    long count = xenstore_directory(t, path, list, PAGE_SIZE);
+    long rc = count == -XEN_ENOENT ? 0 : count < 0 ? count : 0;
+    const char *c = list;
+    for (long i = 0; !rc && i < count; i++, c += strlen(c) + 1) {
+        if (strncmp(c, "ring-ref", 8)) continue;
+        /* "ring-ref", or "ring-ref" and a page number (others are not ours) */
+        const char *num = c + 8;
+        unsigned long idx = 0;
+        bool numeric = *num != '\0';
+        for (const char *d = num; *d && numeric; d++) {
+            numeric = *d >= '0' && *d <= '9' && idx < 1000;
+            idx = idx * 10 + (unsigned long)(*d - '0');
+        }
+        bool stale = !*num ? order > 0 : numeric && (order == 0 || idx >= nr_pages);
+        if (!stale) continue;
+        snprintf(node, sizeof(node), "%s%s", dir, c);
+        rc = unpublish(t, dev, node);
+    }
+    page_free(list);
+    return rc;
+#endif
+}
+
 static long publish(xs_transaction_t t, void *arg)
 {
     struct publish_arg *a = arg;
@@ -359,6 +401,7 @@ static long publish(xs_transaction_t t, void *arg)
                 snprintf(node, sizeof(node), "%sring-ref", dir);
             rc = xenbus_printf(t, dev, node, "%u", q->refs[i]);
         }
+        if (!rc) rc = unpublish_stale_refs(t, dev, dir, a->order, q->nr_pages);
         snprintf(node, sizeof(node), "%sevent-channel", dir);
         if (!rc) rc = xenbus_printf(t, dev, node, "%ld", q->port);
     }
@@ -548,7 +591,15 @@ static void reissue(struct blkfront *bf, const struct inflight *p)
     struct bf_ring *q = &bf->ring[p->queue < bf->nq ? p->queue : 0];
     unsigned long flags = irq_save();
     spin_lock(&q->lock);
+#ifdef GUEST_BUG_BLK_DOUBLE_COMPLETE
+    /* Deliberate bug: each part taken for its whole request (as requeueing
+     * every ring entry's request would): issued again for nobody, and the
+     * request ended at once -- once for every part of it in flight. */
+    long rc = issue(q, p->op, p->sector, p->buf, p->len, NULL, &flags);
+    if (p->owner) p->owner->pending = 1;
+#else
     long rc = issue(q, p->op, p->sector, p->buf, p->len, p->owner, &flags);
+#endif
     owner_done(p->owner, rc);
     spin_unlock(&q->lock);
     irq_restore(flags);
@@ -580,6 +631,11 @@ static void recover(struct blkfront *bf)
      * never completed. */
     n = 0;
 #endif
+#ifdef GUEST_BUG_BLK_RESUME_GONE_HANGS
+    /* Deliberate bug: a device that is gone keeps what was in flight for a
+     * reconnect that never comes: never completed. */
+    if (rc) n = 0;
+#endif
     for (unsigned i = 0; i < n; i++) {
         if (rc)
             owner_done(pend[i].owner, -XEN_EIO);
@@ -587,8 +643,8 @@ static void recover(struct blkfront *bf)
             reissue(bf, &pend[i]);
     }
     if (n)
-        printk("blkfront: vbd %u: %u request%s issued again after resume\n",
-               bf->info.vdev, n, n == 1 ? "" : "s");
+        printk("blkfront: vbd %u: %u request%s %s after resume\n", bf->info.vdev, n,
+               n == 1 ? "" : "s", rc ? "failed: not reconnected" : "issued again");
     for (unsigned i = 0; i < pages; i++)
         page_free((uint8_t *)pend + i * PAGE_SIZE);
 }

@@ -224,6 +224,11 @@ long control_suspend(void)
     rc = HYPERVISOR_sched_op(SCHEDOP_shutdown, &ss);
     /* 0: a new domain, where nothing the hypervisor held for us is left. */
     bool resumed = rc == 0;
+#ifdef GUEST_BUG_SUSPEND_CANCEL_AS_RESUME
+    /* Deliberate bug: any return but an error taken for a new domain: a
+     * cancel (1) rebuilds what the hypervisor still holds. */
+    resumed = rc >= 0;
+#endif
     atomic_store(&ctl.back, resumed ? BACK_RESUMED : BACK_CANCELLED);
     if (resumed) {
         /* Before any other hypercall: the page is ours to install again

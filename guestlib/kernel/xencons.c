@@ -80,6 +80,10 @@ static void xencons_resume(void *arg)
     uint64_t port = 0;
     if (!atomic_load(&xc.connected)) return;
     long rc = hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN, &port);
+#ifdef GUEST_BUG_CONSOLE_PORT_CACHED
+    /* Deliberate bug: the port from boot is used after a resume. */
+    port = xc.port;
+#endif
     if (rc || !port || port >= EVTCHN_2L_NR_CHANNELS) {
         say("xencons: resume: console port %lu unusable (%ld): back to console_io\n",
             port, rc);

@@ -142,7 +142,7 @@ def test_limit_stops_run(run, tmp_path):
     ('expect g console "bad \\q escape"', "unknown escape '\\q' in string (use \\\" \\\\ "
                                           "\\n \\t)"),
     ("frobnicate g", "unknown statement 'frobnicate' (expected scenario, domain, device, "
-                     "disk, nic, input, limit or expect)"),
+                     "disk, nic, input, suspend, save, restore, migrate, limit or expect)"),
     ("expect h end poweroff", "expect: unknown domain 'h' (domains must be declared before "
                               "use)"),
     ("domain g image=basic", "duplicate domain 'g' (first declared on line 1)"),

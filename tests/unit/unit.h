@@ -18,5 +18,6 @@ Suite *blkback_suite(void);
 Suite *netback_suite(void);
 Suite *migstream_suite(void);
 Suite *suspend_suite(void);
+Suite *migrate_suite(void);
 
 #endif

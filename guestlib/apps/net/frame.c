@@ -44,6 +44,8 @@ unsigned net_frame_size(const struct net_args *a, uint32_t seq)
                                    128, 1514, 16384, 200,  65535};
     if (a->size) return a->size;
     unsigned s = mix[seq % ARRAY_SIZE(mix)];
+    if (a->max_size && s > a->max_size)
+        s = a->max_size < NET_MIN_FRAME ? NET_MIN_FRAME : a->max_size;
     return !a->sg && s > PAGE_SIZE ? PAGE_SIZE : s;
 }
 

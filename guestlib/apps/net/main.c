@@ -4,8 +4,11 @@
  *
  *   role=ping|pong|flood|sink   what to do (pingpong.c, flood.c)
  *   frames=N     frames to send (ping, flood; pong and sink expect N)
+ *   duration=MS  ping, flood: no new frame after MS of virtual time (frames=N
+ *                is then an upper bound; the peer learns the count at END)
  *   size=BYTES   frame size (0, the default: a mix from 60 bytes to 64 KiB,
  *                sizes over 4096 need scatter-gather)
+ *   maxsize=BYTES  the mix's sizes capped at BYTES
  *   queues=N     queues to ask for (the backend's maximum caps it)
  *   id=N         the vif's device id (default: the first vif)
  *   peer=MAC     where to send (default: broadcast until the peer answers)
@@ -14,6 +17,16 @@
  *   verify=0     check headers only, not every payload byte (bench)
  *   sg=0 split=0 do not use scatter-gather / split event channels
  *   reconnect=1  ping: close and reconnect the device half-way
+ *   suspend=1    the toolstack may suspend, save or migrate the guest
+ *                meanwhile (the control driver is on): ping sends each
+ *                frame again every timeout until it is echoed (every one
+ *                echoed, duplicates of the ones sent again counted), pong
+ *                echoes every copy; flood runs on CPU 1 (with vcpus >= 2)
+ *                while CPU 0 takes the toolstack's requests, and the sink
+ *                must get every frame exactly once
+ *   gap=US       suspend=1 ping: after each echo, listen US microseconds
+ *                before the next frame; flood: pause US after each frame
+ *                (fewer frames, the same coverage)
  *   hotplug=1    wait for the vif to be hot-plugged, run until it is
  *                unplugged (frames=N is then an upper bound), close; the
  *                run passes when nothing arrived corrupt or twice and every
@@ -22,6 +35,7 @@
  * At the end the device is closed; the app checks that it holds no grant
  * any more and prints netfront's counters.  Exit status 0 when every frame
  * was accounted for. */
+#include <guest/control.h>
 #include <guest/kernel.h>
 #include <guest/printk.h>
 #include <guest/smp.h>
@@ -57,6 +71,18 @@ static long vif_index(unsigned id)
     for (long i = 0; i < n && i < NETFRONT_MAX_DEVS; i++)
         if (list[i].devid == id) return i;
     return n < 0 ? n : -XEN_ENODEV;
+}
+
+/* After close: what suspends and resumes did, and what was left unread. */
+static void print_resume_stats(const struct netfront *nf)
+{
+    const struct netfront_stats *s = netfront_stats(nf);
+    const struct control_stats *c = control_stats();
+    printk("net: netfront: %lu resumes, %lu cancels: tx %lu sent again %lu lost; rx %lu "
+           "dropped at resume, %lu unread at close\n",
+           (unsigned long)s->resumes, (unsigned long)c->cancels,
+           (unsigned long)s->tx_resent, (unsigned long)s->tx_lost,
+           (unsigned long)s->rx_lost, (unsigned long)s->rx_unread);
 }
 
 static void print_stats(const struct netfront *nf)
@@ -95,11 +121,19 @@ int app_main(void)
                          .sg = cmdline_uint("sg", 1) != 0,
                          .split = cmdline_uint("split", 1) != 0,
                          .reconnect = cmdline_uint("reconnect", 0) != 0,
-                         .hotplug = cmdline_uint("hotplug", 0) != 0};
+                         .hotplug = cmdline_uint("hotplug", 0) != 0,
+                         .suspend = cmdline_uint("suspend", 0) != 0,
+                         .duration_ms = cmdline_uint("duration", 0),
+                         .max_size = cmdline_uint("maxsize", 0),
+                         .gap_us = cmdline_uint("gap", 0)};
     bool is_ping = !strcmp(role, "ping"), is_pong = !strcmp(role, "pong");
     bool is_flood = !strcmp(role, "flood"), is_sink = !strcmp(role, "sink");
     if (!is_ping && !is_pong && !is_flood && !is_sink) {
         printk("net: FAIL: role=%s is not ping, pong, flood or sink\n", role);
+        return 1;
+    }
+    if (a.suspend && (rc = control_init())) {
+        printk("net: FAIL: control driver: %s\n", xenstore_errname(rc));
         return 1;
     }
     if (cmdline_get("peer", mac, sizeof(mac))) {
@@ -146,6 +180,7 @@ int app_main(void)
     rc = netfront_close(nf);
     unsigned left = netfront_grants(nf);
     printk("net: closed: %ld, grants left %u\n", rc, left);
+    if (a.suspend) print_resume_stats(nf);
     if (rc || left) fail = 1;
     if (a.hotplug) printk("net: %ld vif device(s) after the unplug\n", netfront_count());
     printk(fail ? "net: FAIL\n" : "net: done\n");

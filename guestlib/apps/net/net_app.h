@@ -23,12 +23,20 @@ enum net_kind {
 struct net_args {
     unsigned frames, size, queues, id, timeout_ms, verify;
     bool sg, split, reconnect, hotplug;
+    /* suspend=1: the toolstack may suspend us (control driver on); ping
+     * sends a frame again until it is echoed, and the flood runs on CPU 1
+     * while CPU 0 takes the toolstack's requests. */
+    bool suspend;
+    unsigned duration_ms; /* ping, flood: stop starting frames after this */
+    unsigned max_size;    /* the size mix capped (0: not) */
+    unsigned gap_us;      /* ping (suspend=1), flood: pause between frames */
     bool have_peer;
     uint8_t peer[6];
 };
 
 struct net_result {
     uint64_t sent, received, lost, dup, bad;
+    uint64_t again; /* suspend=1 ping: frames sent again (not in sent) */
 };
 
 /* A frame's parsed header. */

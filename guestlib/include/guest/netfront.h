@@ -37,8 +37,20 @@
  * sent or received (-XEN_EIO), close still ends every grant.  Error
  * statuses (NETIF_RSP_ERROR, _DROPPED) are counted, not fatal.
  *
+ * Suspend and resume (guest/control.h hooks, docs/suspend.md): from the
+ * suspend on, netfront_send, _recv, _flush and _close wait (nothing is
+ * refused, nothing is put on a ring).  A cancelled suspend goes on with the
+ * same rings.  After a resume in a new domain the device reconnects to the
+ * new backend before any caller goes on: new rings, new grants, every rx
+ * buffer posted again; a frame in flight that the old backend answered
+ * (its answer is in the old ring, guest memory) went out, one it did not
+ * answer is sent again, in the old order: each frame leaves once.  Frames
+ * the old backend had put in the rx ring are dropped and counted
+ * (rx_lost), as Linux's netfront drops them.
+ *
  * Functions returning long give 0 (or a length) or a negative Xen errno.
- * Call them from one CPU at a time. */
+ * Call them from one CPU at a time (a send on one CPU and a receive on
+ * another is fine). */
 #ifndef GUEST_NETFRONT_H
 #define GUEST_NETFRONT_H
 #include <guest/xen.h>
@@ -77,6 +89,13 @@ struct netfront_stats {
     uint64_t rx_extras;  /* extra-info slots skipped */
     uint64_t bad_responses;
     uint64_t events;
+    /* Suspend and resume (control.c): resumes in a new domain; frames in
+     * flight sent again on the new rings (not counted in tx_frames again);
+     * frames in flight that could not be (counted, never silently lost);
+     * frames the old backend had put in the old rx ring, dropped at the
+     * resume as Linux's netfront drops them. */
+    uint64_t resumes, tx_resent, tx_lost, rx_lost;
+    uint64_t rx_unread; /* frames still in the rx rings at close */
 };
 
 /* Frontend vif devices (device/vif/<id>, ids ascending): how many. */
