@@ -55,7 +55,9 @@ struct xs_image_device {
     /* The backend's configuration in the words of the scenario statement
      * that created it, space separated: for a vbd "size=4" (a memory disk,
      * MiB) or "path=/abs/disk.img", plus "readonly" and "rogue=KIND" when
-     * set.  "" for a device whose backend is another guest. */
+     * set; for a vif "switch=NAME mac=MAC", plus "queues=N",
+     * "suspend=freeze" and "pcap=\"/abs/file\"" when set.  "" for a
+     * device whose backend is another guest. */
     char config[XS_IMAGE_DEVCFG_MAX];
 };
 

@@ -826,17 +826,18 @@ static int cmd_migrate_send(const char *self, int argc, char **argv)
     }
     struct xs_scenario_result res;
     xs_scenario_run(&scn,
-                    &(struct xs_scenario_run_opts){
-                        .seed = o.seed,
-                        .guest_dir = o.guest_dir,
-                        .trace_path = o.trace,
-                        /* stdout may be the stream itself */
-                        .console = o.quiet ? NULL : to_stdout ? stderr : stdout,
-                        .report = rf,
-                        .log = stderr,
-                        .xenstore_socket = o.xenstore_socket,
-                        .console_log = clog,
-                        .migrate_log = migrate_log},
+                    &(struct xs_scenario_run_opts){.seed = o.seed,
+                                                   .guest_dir = o.guest_dir,
+                                                   .trace_path = o.trace,
+                                                   /* stdout may be the stream itself */
+                                                   .console = o.quiet     ? NULL
+                                                              : to_stdout ? stderr
+                                                                          : stdout,
+                                                   .report = rf,
+                                                   .log = stderr,
+                                                   .xenstore_socket = o.xenstore_socket,
+                                                   .console_log = clog,
+                                                   .migrate_log = migrate_log},
                     &res);
     fclose(rf);
     if (clog) fclose(clog);
@@ -851,7 +852,9 @@ static int cmd_migrate_send(const char *self, int argc, char **argv)
         fprintf(stderr, "migrate-send: %s %s %s\n", pos[1],
                 status ? "was not migrated (the messages above say why); it ran on"
                        : "sent to",
-                status ? "" : to_stdout ? "stdout" : mg.file);
+                status      ? ""
+                : to_stdout ? "stdout"
+                            : mg.file);
     xs_scenario_free(&scn);
     return status;
 }
@@ -940,7 +943,8 @@ static const struct {
     {"migrate-send", cmd_migrate_send,
      "migrate-send SCENARIO DOMAIN --at TIME [--to PATH|-] [--rounds N] [--threshold "
      "PAGES]\n"
-     "            [--bandwidth BYTES_PER_S] [--timeout TIME] [--migrate-log FILE] [--seed "
+     "            [--bandwidth BYTES_PER_S] [--timeout TIME] [--migrate-log FILE] "
+     "[--seed "
      "N]\n"
      "            [--guest-dir DIR] [--quiet] [--trace OUT] [--console-log FILE]"},
     {"restore", cmd_restore,

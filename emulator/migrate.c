@@ -98,7 +98,7 @@ static void receiver_verdict(struct xs_migration *m, char *out, size_t len)
     out[0] = '\0';
     if (m->cfg.send_only || !m->buf.data) return;
     struct xs_ms_reader r;
-    struct xs_domain_image img;
+    struct xs_domain_image img = {0};
     char why[768];
     int rc = xs_ms_reader_open_mem(&r, m->buf.data, m->buf_delivered);
     if (rc)
@@ -106,7 +106,7 @@ static void receiver_verdict(struct xs_migration *m, char *out, size_t len)
     else
         rc = xs_ms_load_image(&r, &img, NULL, why, sizeof(why));
     xs_ms_reader_close(&r);
-    if (!rc) xs_domain_image_free(&img);
+    xs_domain_image_free(&img); /* the loader leaves it to free either way */
     if (rc) snprintf(out, len, "; the destination refused it: %s", why);
 }
 
@@ -444,7 +444,7 @@ static void arrive(struct xs_sim *sim, void *arg)
     if (!d) return;
     xs_migrate_note_first_runs(sim);
     struct xs_ms_reader r;
-    struct xs_domain_image img;
+    struct xs_domain_image img = {0};
     struct xs_ms_sim_state st;
     char err[900];
     int rc = xs_ms_reader_open_mem(&r, m->buf.data, m->buf.len);
@@ -454,6 +454,7 @@ static void arrive(struct xs_sim *sim, void *arg)
         rc = xs_ms_load_image(&r, &img, &st, err, sizeof(err));
     xs_ms_reader_close(&r);
     if (rc) {
+        xs_domain_image_free(&img);
         fail(m, "the destination refused the stream: %s", err);
         return;
     }

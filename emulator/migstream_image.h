@@ -122,8 +122,7 @@ int xs_ms_load_image(struct xs_ms_reader *r, struct xs_domain_image *img,
  * X86_TSC_INFO, HVM_PARAMS, HVM_CONTEXT, END.  img->ram is not used
  * (pages go as the rounds send them).  0, or -1 with a message in err. */
 int xs_ms_save_live_head(struct xs_ms_writer *w, const struct xs_domain_image *img,
-                         const struct xs_ms_xensim_live *live, char *err,
-                         size_t errlen);
+                         const struct xs_ms_xensim_live *live, char *err, size_t errlen);
 int xs_ms_save_live_tail(struct xs_ms_writer *w, const struct xs_domain_image *img,
                          const struct xs_ms_sim_state *st,
                          const struct xs_ms_xensim_suspend *susp, char *err,

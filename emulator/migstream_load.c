@@ -33,8 +33,8 @@ struct load {
     bool domain, vcpus, devices, tsc, context;
     bool live, suspend;    /* XENSIM_LIVE, XENSIM_SUSPEND read */
     uint64_t suspended_ns; /* XENSIM_SUSPEND's */
-    uint32_t *vflags; /* from XENSIM_VCPU, per vCPU */
-    bool *has_cpu;    /* a CPU entry in HVM_CONTEXT, per vCPU */
+    uint32_t *vflags;      /* from XENSIM_VCPU, per vCPU */
+    bool *has_cpu;         /* a CPU entry in HVM_CONTEXT, per vCPU */
 };
 
 /* A string of len bytes at p into dst (size cap): no NULs, no newlines. */

@@ -22,9 +22,9 @@ struct xs_domain *xs_restore_file(struct xs_sim *sim, const char *path, const ch
     return d;
 }
 
-struct xs_domain *xs_restore_image(struct xs_sim *sim, const struct xs_domain_image *image,
-                                   const char *name, const char *from, char *err,
-                                   size_t errlen)
+struct xs_domain *xs_restore_image(struct xs_sim *sim,
+                                   const struct xs_domain_image *image, const char *name,
+                                   const char *from, char *err, size_t errlen)
 {
     struct xs_domain_image img = *image; /* shallow: only the name changes */
     domid_t saved_as = img.domid;

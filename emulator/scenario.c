@@ -721,8 +721,8 @@ static int st_migrate(struct pctx *c, const struct toks *tk)
     static const char usage[] =
         "usage: migrate DOMAIN at=TIME [rounds=N] [threshold=PAGES] "
         "[bandwidth=BYTES_PER_S] [timeout=TIME] [file=PATH] [log=PATH] [cut=BYTES]";
-    static const char *const keys[] = {"at",   "rounds", "threshold", "bandwidth",
-                                       "timeout", "file", "log",       "cut"};
+    static const char *const keys[] = {"at",      "rounds", "threshold", "bandwidth",
+                                       "timeout", "file",   "log",       "cut"};
     struct xs_scenario *s = c->s;
     char b[SHOWBUF];
     if (tk->n < 3 || tk->t[1].key || tk->t[1].quoted) return fail(c, usage);
@@ -767,8 +767,8 @@ static int st_migrate(struct pctx *c, const struct toks *tk)
             mg.rounds = (unsigned)v;
             break;
         case 2:
-            if (parse_range(c, "migrate threshold", t->val, 0, 1ULL << 32, &mg.threshold) <
-                0)
+            if (parse_range(c, "migrate threshold", t->val, 0, 1ULL << 32,
+                            &mg.threshold) < 0)
                 return -1;
             break;
         case 3:
@@ -826,7 +826,7 @@ static int expect_migrates(struct pctx *c, const struct toks *tk, int dom)
                 return -1;
             continue;
         }
-        int k = !t->key                       ? -1
+        int k = !t->key                         ? -1
                 : strcmp(t->key, "ok") == 0     ? 0
                 : strcmp(t->key, "failed") == 0 ? 1
                                                 : -1;
@@ -1659,7 +1659,8 @@ static void report_line(FILE *f, const struct xs_scenario *s,
     } else if (e->kind == XS_EXPECT_MIGRATES) {
         const char *sep = "";
         if (e->migrates[0] >= 0) fprintf(f, "ok=%d", e->migrates[0]), sep = " ";
-        if (e->migrates[1] >= 0) fprintf(f, "%sfailed=%d", sep, e->migrates[1]), sep = " ";
+        if (e->migrates[1] >= 0)
+            fprintf(f, "%sfailed=%d", sep, e->migrates[1]), sep = " ";
         if (e->max_downtime_ns != UINT64_MAX)
             fprintf(f, "%smax-downtime=%" PRIu64 "ns", sep, e->max_downtime_ns);
     } else {
@@ -1708,7 +1709,8 @@ static void report_line(FILE *f, const struct xs_scenario *s,
         fprintf(f, " had ok=%u failed=%u", out[e->domain].migrates[0],
                 out[e->domain].migrates[1]);
         if (out[e->domain].migrates[0])
-            fprintf(f, ", longest downtime %" PRIu64 " ns", out[e->domain].max_downtime_ns);
+            fprintf(f, ", longest downtime %" PRIu64 " ns",
+                    out[e->domain].max_downtime_ns);
         break;
     case WHY_BAD_DOMAIN:
         fputs(": no such domain", f);
@@ -1777,7 +1779,8 @@ int xs_scenario_check(const struct xs_scenario *s, const struct xs_domain_outcom
             for (unsigned k = 0; k < 2; k++)
                 if (e->migrates[k] >= 0 && o->migrates[k] != (unsigned)e->migrates[k])
                     why = WHY_MIGRATES;
-            if (e->max_downtime_ns != UINT64_MAX && o->max_downtime_ns > e->max_downtime_ns)
+            if (e->max_downtime_ns != UINT64_MAX &&
+                o->max_downtime_ns > e->max_downtime_ns)
                 why = WHY_MIGRATES;
         } else if (why == WHY_NONE && is_absence_kind(e->kind)) {
             struct cursor c = {0, 0};

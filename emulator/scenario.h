@@ -64,8 +64,8 @@ struct xs_scn_expect {
     unsigned domain; /* index into domains[] */
     char text[XS_SCN_TEXT_MAX];
     int end_state;
-    int suspends[3]; /* resumed, cancelled, failed: -1 = not checked */
-    int migrates[2]; /* ok, failed: -1 = not checked */
+    int suspends[3];          /* resumed, cancelled, failed: -1 = not checked */
+    int migrates[2];          /* ok, failed: -1 = not checked */
     uint64_t max_downtime_ns; /* migrates: UINT64_MAX = not checked */
     int line;
 };
@@ -234,8 +234,8 @@ struct xs_domain_outcome {
     int end_state;       /* enum xs_end_state */
     const char *reports; /* sanitizer reports, '\n'-separated lines */
     size_t reports_len;
-    unsigned suspends[3]; /* the toolstack's: resumed, cancelled, failed */
-    unsigned migrates[2]; /* live migrations: finished, failed */
+    unsigned suspends[3];     /* the toolstack's: resumed, cancelled, failed */
+    unsigned migrates[2];     /* live migrations: finished, failed */
     uint64_t max_downtime_ns; /* of the finished ones */
 };
 

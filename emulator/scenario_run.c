@@ -148,7 +148,8 @@ void xs_scenario_run(const struct xs_scenario *scn, const struct xs_scenario_run
         char path[PATH_MAX], err[768] = "";
         if (sd->restore[0]) {
             xs_restore_release(&holds[i]);
-            if (!restore_domain(&sim, scn, i, o->restore_image, err, sizeof(err))) continue;
+            if (!restore_domain(&sim, scn, i, o->restore_image, err, sizeof(err)))
+                continue;
             for (unsigned k = i; k < scn->nr_domains; k++)
                 xs_restore_release(&holds[k]);
             snprintf(res->err, sizeof(res->err), "%.200s:%d: %s", scn->path, sd->line,
@@ -286,7 +287,9 @@ void xs_scenario_run(const struct xs_scenario *scn, const struct xs_scenario_run
                                     .threshold = mg->threshold,
                                     .bandwidth = mg->bandwidth,
                                     .timeout_ns = mg->timeout_ns,
-                                    .file = stdout_file ? "-" : mg->file[0] ? file : NULL,
+                                    .file = stdout_file   ? "-"
+                                            : mg->file[0] ? file
+                                                          : NULL,
                                     .send_only = mg->send_only,
                                     .cut_bytes = mg->cut,
                                     .log_path = mg->log[0] ? log : NULL,

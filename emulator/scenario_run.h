@@ -29,7 +29,7 @@ struct xs_scenario_result {
     uint64_t trace_hash;
     uint64_t vtime_ns;
     uint64_t exits;
-    unsigned saves_ok, saves_failed; /* `save` statements: file written / not */
+    unsigned saves_ok, saves_failed;       /* `save` statements: file written / not */
     unsigned migrates_ok, migrates_failed; /* `migrate` statements */
     char err[1024];
 };

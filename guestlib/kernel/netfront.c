@@ -114,6 +114,9 @@ struct netfront {
     /* Taken at suspend (a suspend without the memory is refused): where a
      * resume keeps each queue's unanswered frames. */
     struct nf_resend *rs[NETFRONT_MAX_QUEUES];
+    /* Bumped by every resume: a sender that waited across one picks its
+     * queue again. */
+    volatile uint32_t epoch;
 };
 
 static struct netfront devs[NETFRONT_MAX_DEVS];
@@ -686,8 +689,10 @@ static long xmit(struct netfront *nf, int qi, const uint8_t *buf, unsigned off,
     uint64_t deadline = 0; /* read the clock only when waiting: rdtsc traps */
     unsigned long f;
     struct nf_queue *q;
+    uint32_t epoch;
 again:
     if (tx_gated(nf, resend)) wait_resumed(nf);
+    epoch = nf->epoch;
     if (nf->broken || !nf->nq) return -XEN_EIO;
     q = &nf->q[qi >= 0 ? (unsigned)qi % nf->nq : nf->next_tx++ % nf->nq];
     struct slots_wait sw = {q, nslots};
@@ -710,7 +715,7 @@ again:
         wait_event(has_slots, &sw, POLL_SLICE_NS);
         xenstore_run_watches(); /* the backend's state: an unplug */
         lock_q(q, &f);
-        if (tx_gated(nf, resend)) {
+        if (tx_gated(nf, resend) || nf->epoch != epoch) {
             q->want_tx_event = false;
             unlock_q(q, f);
             goto again;
@@ -1162,10 +1167,17 @@ static void queue_forget(struct nf_queue *q, struct nf_resend *r)
         if (!nf->broken && READ_ONCE(q->rx.sring->rsp_prod) != q->rx.rsp_cons)
             nf->stats.rx_lost++;
     }
-    collect_unanswered(q, r);
+    if (r) {
+        collect_unanswered(q, r);
+    } else {
+        /* No memory to keep them: lost, and counted. */
+        for (unsigned i = 0; i < TX_RING_SIZE; i++)
+            nf->stats.tx_lost += q->txs[i].in_flight && q->txs[i].first;
+    }
     for (unsigned i = 0; i < TX_RING_SIZE; i++) {
         struct tx_slot *s = &q->txs[i];
-        if (s->page) ungrant(nf, s->ref); /* the page stays in r */
+        /* The page stays in r (or goes now, its grant ended). */
+        if (s->page && ungrant(nf, s->ref) && !r) page_free(s->page);
         *s = (struct tx_slot){.next_free =
                                   (uint16_t)(i + 1 < TX_RING_SIZE ? i + 1 : NO_ID)};
     }
@@ -1179,8 +1191,14 @@ static void queue_forget(struct nf_queue *q, struct nf_resend *r)
     if (q->tx_ring_ref >= 0) ungrant(nf, (grant_ref_t)q->tx_ring_ref);
     if (q->rx_ring_ref >= 0) ungrant(nf, (grant_ref_t)q->rx_ring_ref);
     q->tx_ring_ref = q->rx_ring_ref = -1;
-    r->ring_pages[0] = q->tx_ring_page;
-    r->ring_pages[1] = q->rx_ring_page;
+    if (r) {
+        r->ring_pages[0] = q->tx_ring_page;
+        r->ring_pages[1] = q->rx_ring_page;
+    }
+    /* Without r the old pages stay with the queue: a sender that ignores
+     * the suspend (GUEST_BUG_NETFRONT_TX_DURING_RECONNECT) may write there
+     * until the new rings replace them; they are not freed (a few pages,
+     * only when memory ran out). */
 }
 
 /* Send r's frames again on queue qi of the new rings, in their old order. */
@@ -1227,14 +1245,8 @@ static void recover(struct netfront *nf)
     for (unsigned i = 0; i < oldq; i++) {
         struct nf_queue *q = &nf->q[i];
         /* Taken at suspend; a queue made since (a reconnect meanwhile)
-         * gets one now, or the device gives up. */
+         * gets one now, or loses what it had in flight (counted). */
         if (!nf->rs[i]) nf->rs[i] = page_alloc_contig(RESEND_PAGES);
-        if (!nf->rs[i]) {
-            printk("netfront: vif %u: no memory to resume\n", nf->info.id);
-            oldq = i;
-            nf->broken = true;
-            break;
-        }
         unsigned long f;
         lock_q(q, &f);
         queue_forget(q, nf->rs[i]);
@@ -1255,7 +1267,9 @@ static void recover(struct netfront *nf)
     } else if (memcmp(mac, nf->info.mac, sizeof(mac))) {
         printk("netfront: vif %u: the new backend gave another MAC\n", nf->info.id);
     }
+    nf->epoch++;
     for (unsigned i = 0; i < oldq; i++) {
+        if (!nf->rs[i]) continue;
         if (rc)
             nf->stats.tx_lost += nf->rs[i]->nframes;
         else
@@ -1324,6 +1338,8 @@ static void nf_resume(void *arg)
     (void)arg;
     for (unsigned i = 0; i < NETFRONT_MAX_DEVS; i++) {
         struct netfront *nf = &devs[i];
+        /* A closed device moves home too: a later reconnect finds it. */
+        if (nf->used && !nf->suspended && !nf->connected) xenbus_resume_device(&nf->dev);
         if (!nf->used || !nf->suspended) continue;
         recover(nf);
         xen_mb();

@@ -22,14 +22,21 @@ uint64_t time_monotonic_ns(void)
     volatile struct vcpu_time_info *t = &vi->time;
     uint32_t ver;
     uint64_t ns;
+    bool torn;
     do {
         ver = t->version;
         barrier();
         uint64_t tsc = rdtsc();
+        uint64_t stamp = t->tsc_timestamp;
         ns = t->system_time +
-             pvclock_scale(tsc - t->tsc_timestamp, t->tsc_to_system_mul, t->tsc_shift);
+             pvclock_scale(tsc - stamp, t->tsc_to_system_mul, t->tsc_shift);
         barrier();
-    } while ((ver & 1) || ver != t->version);
+        /* A TSC older than the stamp: this CPU was stopped between the two
+         * (a suspend parks it from an IPI) and came back to a vcpu_info
+         * written again -- with the same version, since a resume starts it
+         * over.  Read again rather than return a time 2^63 ns away. */
+        torn = (int64_t)(tsc - stamp) < 0;
+    } while ((ver & 1) || ver != t->version || torn);
     return ns;
 }
 

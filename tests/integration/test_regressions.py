@@ -7,8 +7,8 @@ catches in its header:
     # seeds: A..B        (a normal guestlib build passes every one; default 1..3)
     # bug-seed: N        (the build with FLAG fails at this seed; default 1)
 
-A scenario without "# bug:" lines is matched with the flags of
-docs/guest-bugs.md's table that its header comments mention.  For each
+A scenario without "# bug:" lines is matched with the flags its header
+comments name as GUEST_BUGS=FLAG or that are in docs/guest-bugs.md's table.  For each
 scenario this checks that it passes on the normal build for its seeds,
 deterministically, and fails at its bug seed against guests built with the
 flag.  The bug builds go to build-bugs/FLAG (only the images the scenario
@@ -23,12 +23,15 @@ Run as a script it prints the table of `make regressions`:
 import fcntl
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import pytest
+
+from conftest import GUEST_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 REG_DIR = ROOT / "scenarios" / "regressions"
@@ -65,9 +68,12 @@ def parse(path: Path, known: Optional[Sequence[str]] = None) -> Regression:
         header.append(line[1:].strip())
     flags = [f for h in header for f in re.findall(r"^bug:\s*([A-Z][A-Z0-9_]+)\b", h)]
     if not flags:
+        # "GUEST_BUGS=FLAG" in the comment, or a documented flag's name.
+        joined = " ".join(header)
+        flags = re.findall(r"\bGUEST_BUGS=([A-Z][A-Z0-9_]+)\b", joined)
         known = documented_flags() if known is None else known
-        words = set(re.findall(r"\b[A-Z][A-Z0-9_]{3,}\b", " ".join(header)))
-        flags = sorted(f for f in known if f in words)
+        words = set(re.findall(r"\b[A-Z][A-Z0-9_]{3,}\b", joined))
+        flags += sorted(f for f in known if f in words)
     seeds = (1, 3)
     bug_seed = 1
     for h in header:
@@ -86,17 +92,47 @@ def regressions() -> List[Regression]:
     return [parse(p, known) for p in sorted(REG_DIR.glob("*.scn"))]
 
 
-def build_bug_variant(flag: str, images: Sequence[str]) -> Path:
-    """build-bugs/FLAG/guests with the images built with GUEST_BUGS=FLAG; a
-    lock keeps two sessions from building the same directory at once."""
+def _seed_from(normal: Optional[Path], out: Path, flag: str) -> None:
+    """Start a new bug build from the normal build's guest objects: a file
+    that does not mention GUEST_BUG_<flag> compiles the same with it, so
+    only the ones that do (and the link) are built.  The dependency files
+    are copied with their targets renamed, so make still rebuilds a copied
+    object whose source or headers change; mtimes are kept."""
+    src = normal / "guestlib" if normal else None
+    if out.exists() or not src or not src.is_dir():
+        return
+    mention = {p.relative_to(ROOT).with_suffix(".o") for p in (ROOT / "guestlib").rglob("*.c")
+               if f"GUEST_BUG_{flag}" in p.read_text()}
+    for obj in src.rglob("*.o"):
+        rel = obj.relative_to(normal)
+        dep = obj.with_suffix(".d")
+        if rel in mention or not dep.is_file():
+            continue
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        lines = dep.read_text().split("\n")
+        target, colon, rest = lines[0].partition(":")
+        if not colon or not target.endswith(str(rel)):
+            continue
+        lines[0] = f"{out / rel}{colon}{rest}"
+        shutil.copy2(obj, out / rel)
+        (out / rel).with_suffix(".d").write_text("\n".join(lines))
+        shutil.copystat(dep, (out / rel).with_suffix(".d"))
+
+
+def build_bug_variant(flag: str, images: Sequence[str], normal: Optional[Path] = None) -> Path:
+    """build-bugs/FLAG/guests with the images built with GUEST_BUGS=FLAG
+    (a new one seeded from the normal build directory, if given); a lock
+    keeps two sessions from building the same directory at once."""
     out = BUG_BUILDS / flag
-    out.mkdir(parents=True, exist_ok=True)
+    BUG_BUILDS.mkdir(parents=True, exist_ok=True)
     # An outer make's flags (SAN=1, its jobserver) are not for this one.
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
     targets = [f"{out}/guests/{image}.elf" for image in images]
     with open(BUG_BUILDS / f"{flag}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        _seed_from(normal, out, flag)
+        out.mkdir(exist_ok=True)
         proc = subprocess.run(
             ["make", "-s", "-j2", f"BUILD={out}", f"GUEST_BUGS={flag}"] + targets,
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
@@ -130,7 +166,7 @@ def _table(build: Path, only: Sequence[str]) -> int:
             continue
         for flag in reg.flags:
             try:
-                guests = build_bug_variant(flag, reg.images)
+                guests = build_bug_variant(flag, reg.images, build)
             except RuntimeError as e:
                 print(e, file=sys.stderr)
                 rows.append((reg.path.name, flag, normal_txt, "NOT BUILT"))
@@ -204,7 +240,7 @@ def bug_guests():
 
     def get(flag: str, images: Sequence[str]) -> Path:
         if flag not in built or not all((built[flag] / f"{i}.elf").is_file() for i in images):
-            built[flag] = build_bug_variant(flag, images)
+            built[flag] = build_bug_variant(flag, images, GUEST_DIR.parent)
         return built[flag]
 
     return get

@@ -9,7 +9,8 @@ static Suite *(*const registry[])(void) = {
     loader_suite,    start_info_suite, scenario_suite, decode_suite,
     hypercall_suite, vcpu_suite,       evtchn_suite,   gnttab_suite,
     xenstore_suite,  console_suite,    blkback_suite,  migstream_suite,
-    netback_suite,   suspend_suite,    migrate_suite,  NULL,
+    netback_suite,   suspend_suite,    migrate_suite,  vif_image_suite,
+    NULL,
 };
 
 int main(void)

@@ -1159,7 +1159,8 @@ START_TEST(test_input)
     /* The error message names the statement. */
     expect_error(
         DA "inptu a \"x\"\n", "t.scn:2: ",
-        "(expected scenario, domain, device, disk, nic, input, limit or expect)");
+        "(expected scenario, domain, device, disk, nic, input, suspend, save, restore, "
+        "migrate, limit or expect)");
     /* A failure after some inputs leaves nothing behind. */
     expect_error(DA "input a \"x\"\ninput a \"y\"\nbogus\n",
                  "t.scn:4: ", "unknown statement 'bogus'");

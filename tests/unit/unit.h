@@ -19,5 +19,6 @@ Suite *netback_suite(void);
 Suite *migstream_suite(void);
 Suite *suspend_suite(void);
 Suite *migrate_suite(void);
+Suite *vif_image_suite(void);
 
 #endif
