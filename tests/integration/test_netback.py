@@ -76,7 +76,7 @@ def pcap_header(path):
     ("nic g mac=01:16:3e:00:00:01", "nic g: mac '01:16:3e:00:00:01' is a multicast address"),
     ("nic g mac=00:16:3e:00:00", "nic g: mac '00:16:3e:00:00' is not XX:XX:XX:XX:XX:XX (hex)"),
     ("nic g colour=blue", "nic g: unknown key 'colour' (expected switch, mac, pcap, id, "
-                          "queues, attach or detach)"),
+                          "queues, attach, detach or suspend)"),
     ("nic g queues=9", "nic queues 9 out of range 1..8"),
     ("nic g id=256", "nic id 256 out of range 0..255"),
     ("nic g switch=a/b", "invalid switch name 'a/b' (use 1-31 of A-Z a-z 0-9 _ -)"),

@@ -7,13 +7,14 @@ catches in its header:
     # seeds: A..B        (a normal guestlib build passes every one; default 1..3)
     # bug-seed: N        (the build with FLAG fails at this seed; default 1)
 
-A scenario without "# bug:" lines is matched with the flags its header
-comments name as GUEST_BUGS=FLAG or that are in docs/guest-bugs.md's table.  For each
+A scenario without "# bug:" lines gets the flags its header comments name
+as GUEST_BUGS=FLAG or that are in docs/guest-bugs.md's table.  For each
 scenario this checks that it passes on the normal build for its seeds,
 deterministically, and fails at its bug seed against guests built with the
 flag.  The bug builds go to build-bugs/FLAG (only the images the scenario
-names), kept between runs: make rebuilds what changed, so the second pass of
-`make check` (ASan) and later runs reuse them.
+names), a new one seeded with the normal build's guest objects (only files
+that mention the flag are compiled again), and are kept: make rebuilds what
+changed, so the ASan pass of `make check` and later runs reuse them.
 
 Run as a script it prints the table of `make regressions`:
 

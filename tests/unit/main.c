@@ -6,10 +6,22 @@
 
 /* Adding a suite: declare its constructor in unit.h and list it here. */
 static Suite *(*const registry[])(void) = {
-    loader_suite,    start_info_suite, scenario_suite, decode_suite,
-    hypercall_suite, vcpu_suite,       evtchn_suite,   gnttab_suite,
-    xenstore_suite,  console_suite,    blkback_suite,  migstream_suite,
-    netback_suite,   suspend_suite,    migrate_suite,  vif_image_suite,
+    loader_suite,
+    start_info_suite,
+    scenario_suite,
+    decode_suite,
+    hypercall_suite,
+    vcpu_suite,
+    evtchn_suite,
+    gnttab_suite,
+    xenstore_suite,
+    console_suite,
+    blkback_suite,
+    migstream_suite,
+    netback_suite,
+    suspend_suite,
+    migrate_suite,
+    vif_image_suite,
     NULL,
 };
 
