@@ -43,12 +43,13 @@ def test_resumes_renumber_and_reissue(run):
     res = run(["run", SCN, "--seed", 7], timeout=120)
     assert res.status == 0, res.describe()
     lines = console(res)
-    # Three real resumes, each in a new domain with new ports.
+    # Three real resumes, each in a new domain with new ports (m and peer,
+    # the network workload, are d2 and d3; m's resumes take d5 and d7).
     resumes = [line for line in lines if line.startswith("suspend: resume ")]
     assert resumes == [
-        "suspend: resume 1: store port 1 -> 3, console port 2 -> 4, domid 1 -> 2",
-        "suspend: resume 2: store port 3 -> 5, console port 4 -> 6, domid 2 -> 3",
-        "suspend: resume 3: store port 5 -> 7, console port 6 -> 8, domid 3 -> 4",
+        "suspend: resume 1: store port 1 -> 3, console port 2 -> 4, domid 1 -> 4",
+        "suspend: resume 2: store port 3 -> 5, console port 4 -> 6, domid 4 -> 6",
+        "suspend: resume 3: store port 5 -> 7, console port 6 -> 8, domid 6 -> 8",
     ], res.describe()
     # Each resume issued the writes that were on the ring again, and none was
     # lost or completed twice.
@@ -60,8 +61,9 @@ def test_resumes_renumber_and_reissue(run):
     m = re.match(r"suspend: (\d+) writes, (\d+) completed, 0 lost, 0 duplicated, 0 bad", totals)
     assert m and m.group(1) == m.group(2), totals
     # The toolstack's side, in the log.
-    assert "xensim: g resumed as d2 (was d1): store port 3, console port 4" in res.stderr
-    assert res.stderr.count("cancelled: it runs on") == 2
+    assert "xensim: g resumed as d4 (was d1): store port 3, console port 4" in res.stderr
+    assert res.stderr.count("suspend of g ") == 2
+    assert res.stderr.count("cancelled: it runs on") == 3  # g twice, m once
 
 
 MODES = [
@@ -206,14 +208,17 @@ def test_trace_records(run, tmp_path):
     assert res.status == 0, res.describe()
     dump = run(["trace", "dump", trace], timeout=120)
     assert dump.status == 0, dump.describe()
+    # g's records: g is d1, then d4, d6 and d8 (m, the network workload,
+    # is d2, then d5 and d7).
     records = [" ".join(line.split()[3:]) for line in dump.stdout.splitlines()
-               if len(line.split()) > 3 and line.split()[3] == "suspend"]
+               if len(line.split()) > 3 and line.split()[3] == "suspend"
+               and line.split()[2].split(".")[0] in ("d1", "d4", "d6", "d8")]
     assert records == [
-        "suspend requested", "suspend suspended", "suspend resumed as d2",
-        "suspend requested", "suspend suspended", "suspend cancelled",
-        "suspend requested", "suspend suspended", "suspend resumed as d3",
-        "suspend requested", "suspend suspended", "suspend cancelled",
         "suspend requested", "suspend suspended", "suspend resumed as d4",
+        "suspend requested", "suspend suspended", "suspend cancelled",
+        "suspend requested", "suspend suspended", "suspend resumed as d6",
+        "suspend requested", "suspend suspended", "suspend cancelled",
+        "suspend requested", "suspend suspended", "suspend resumed as d8",
     ], records
 
 
@@ -225,7 +230,8 @@ def bug_builds(tmp_path_factory):
     for bug in BUGS:
         out = base / bug
         proc = subprocess.run(
-            ["make", "-s", f"BUILD={out}", f"GUEST_BUGS={bug}", f"{out}/guests/suspend.elf"],
+            ["make", "-s", f"BUILD={out}", f"GUEST_BUGS={bug}", f"{out}/guests/suspend.elf",
+             f"{out}/guests/migrate.elf"],
             cwd=ROOT, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         dirs[bug] = out / "guests"
