@@ -248,11 +248,14 @@ def damaged(data, how):
         return bad, f"record 2 (unknown mandatory type 0x00000042) at offset " \
                     f"{records(bad)[2][1]}: a mandatory record this reader does not know"
     if how == "misaligned":
-        t, b = body[0]
-        # XENSIM_DOMAIN without its padding: the next header lands in it.
+        # The first record whose body needs padding, written without it:
+        # the next header lands in the padding.  (Which record that is
+        # depends on the image path's length, kept in XENSIM_DOMAIN.)
+        i = next(k for k, (_, rb) in enumerate(body) if len(rb) % 8)
+        t, b = body[i]
         raw = struct.pack("<II", t, len(b)) + b
-        bad = head + raw + pack(body[1:], b"")
-        return bad, "record 0 (XENSIM_DOMAIN) at offset 40: padding byte"
+        bad = pack(body[:i], head) + raw + pack(body[i + 1:], b"")
+        return bad, f"record {i} ({NAME[t]}) at offset {recs[i][1]}: padding byte"
     if how == "bad-marker":
         return b"\xfe" + data[1:], "image header at offset 0: marker 0xfeffffffffffffff"
     raise AssertionError(how)
