@@ -143,6 +143,39 @@ static FILE *open_console_log(const struct common_opts *o, bool *bad)
     return f;
 }
 
+/* save and migrate-send: run the scenario for its toolstack action alone
+ * (its expectations' report is dropped; the caller judges by res).  0, or
+ * EXIT_BAD_INPUT when the console log or the report sink cannot open. */
+static int run_for_action(struct xs_scenario *scn, const struct common_opts *o,
+                          FILE *console, const char *migrate_log,
+                          struct xs_scenario_result *res)
+{
+    bool bad;
+    FILE *clog = open_console_log(o, &bad);
+    char *report = NULL;
+    size_t report_len = 0;
+    FILE *rf = bad ? NULL : open_memstream(&report, &report_len);
+    if (!rf) {
+        if (clog) fclose(clog);
+        return EXIT_BAD_INPUT;
+    }
+    xs_scenario_run(scn,
+                    &(struct xs_scenario_run_opts){.seed = o->seed,
+                                                   .guest_dir = o->guest_dir,
+                                                   .trace_path = o->trace,
+                                                   .console = console,
+                                                   .report = rf,
+                                                   .log = stderr,
+                                                   .xenstore_socket = o->xenstore_socket,
+                                                   .console_log = clog,
+                                                   .migrate_log = migrate_log},
+                    res);
+    fclose(rf);
+    if (clog) fclose(clog);
+    free(report);
+    return 0;
+}
+
 /* Reads FILE for run and explore; prints the error itself. */
 static int load_scenario(struct xs_scenario *scn, const char *file)
 {
@@ -566,29 +599,11 @@ static int cmd_save(const char *self, int argc, char **argv)
         return usage_error("save: the file name is too long");
     }
     scn.nr_saves++;
-    bool bad;
-    FILE *clog = open_console_log(&o, &bad);
-    char *report = NULL;
-    size_t report_len = 0;
-    FILE *rf = bad ? NULL : open_memstream(&report, &report_len);
-    if (!rf) {
-        if (clog) fclose(clog);
+    struct xs_scenario_result res;
+    if (run_for_action(&scn, &o, o.quiet ? NULL : stdout, NULL, &res)) {
         xs_scenario_free(&scn);
         return EXIT_BAD_INPUT;
     }
-    struct xs_scenario_result res;
-    xs_scenario_run(&scn,
-                    &(struct xs_scenario_run_opts){.seed = o.seed,
-                                                   .guest_dir = o.guest_dir,
-                                                   .trace_path = o.trace,
-                                                   .console = o.quiet ? NULL : stdout,
-                                                   .report = rf,
-                                                   .log = stderr,
-                                                   .xenstore_socket = o.xenstore_socket,
-                                                   .console_log = clog},
-                    &res);
-    fclose(rf);
-    if (clog) fclose(clog);
     int status = res.status == EXIT_BAD_INPUT ? EXIT_BAD_INPUT : res.saves_ok ? 0 : 1;
     if (res.status == EXIT_BAD_INPUT)
         fprintf(stderr, "xensim: error: %s\n", res.err);
@@ -596,7 +611,6 @@ static int cmd_save(const char *self, int argc, char **argv)
         printf("saved: %s -> %s\n", pos[1], sv->file);
     else
         printf("save: %s was not saved (the messages above say why)\n", pos[1]);
-    free(report);
     xs_scenario_free(&scn);
     return status;
 }
@@ -814,34 +828,14 @@ static int cmd_migrate_send(const char *self, int argc, char **argv)
         return usage_error("migrate-send: the file name is too long");
     }
     scn.migrates[scn.nr_migrates++] = mg;
-    bool bad, to_stdout = !strcmp(to, "-");
-    FILE *clog = open_console_log(&o, &bad);
-    char *report = NULL;
-    size_t report_len = 0;
-    FILE *rf = bad ? NULL : open_memstream(&report, &report_len);
-    if (!rf) {
-        if (clog) fclose(clog);
+    bool to_stdout = !strcmp(to, "-");
+    struct xs_scenario_result res;
+    /* stdout may be the stream itself */
+    FILE *console = o.quiet ? NULL : to_stdout ? stderr : stdout;
+    if (run_for_action(&scn, &o, console, migrate_log, &res)) {
         xs_scenario_free(&scn);
         return EXIT_BAD_INPUT;
     }
-    struct xs_scenario_result res;
-    xs_scenario_run(&scn,
-                    &(struct xs_scenario_run_opts){.seed = o.seed,
-                                                   .guest_dir = o.guest_dir,
-                                                   .trace_path = o.trace,
-                                                   /* stdout may be the stream itself */
-                                                   .console = o.quiet     ? NULL
-                                                              : to_stdout ? stderr
-                                                                          : stdout,
-                                                   .report = rf,
-                                                   .log = stderr,
-                                                   .xenstore_socket = o.xenstore_socket,
-                                                   .console_log = clog,
-                                                   .migrate_log = migrate_log},
-                    &res);
-    fclose(rf);
-    if (clog) fclose(clog);
-    free(report);
     /* Only this command's migration decides (the scenario may have others). */
     int status = res.status == EXIT_BAD_INPUT ? EXIT_BAD_INPUT
                  : res.migrates_failed        ? 1

@@ -1389,6 +1389,24 @@ void xs_scenario_free(struct xs_scenario *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* p as the host path it names: absolute, or relative to the scenario's
+ * directory.  0, or -1 with errno ENAMETOOLONG (out is then ""). */
+static int relative_to_scenario(const struct xs_scenario *s, const char *p, char *out,
+                                size_t outlen)
+{
+    const char *dir = s->dir[0] ? s->dir : ".";
+    size_t dl = strlen(dir);
+    int n = p[0] == '/' ? snprintf(out, outlen, "%s", p)
+                        : snprintf(out, outlen, "%s%s%s", dir,
+                                   dl && dir[dl - 1] == '/' ? "" : "/", p);
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
 int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom,
                            const char *guest_dir, char *out, size_t outlen)
 {
@@ -1398,18 +1416,10 @@ int xs_scenario_image_path(const struct xs_scenario *s, unsigned dom,
         return -1;
     }
     const char *img = s->domains[dom].image;
-    int n;
-    if (!strchr(img, '/')) {
-        n = snprintf(out, outlen, "%s/%s.elf", guest_dir && *guest_dir ? guest_dir : ".",
+    if (strchr(img, '/')) return relative_to_scenario(s, img, out, outlen);
+    /* A bare name: an app in the guest directory. */
+    int n = snprintf(out, outlen, "%s/%s.elf", guest_dir && *guest_dir ? guest_dir : ".",
                      img);
-    } else if (img[0] == '/') {
-        n = snprintf(out, outlen, "%s", img);
-    } else {
-        const char *dir = s->dir[0] ? s->dir : ".";
-        size_t dl = strlen(dir);
-        n = snprintf(out, outlen, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/",
-                     img);
-    }
     if (n < 0 || (size_t)n >= outlen) {
         out[0] = '\0';
         errno = ENAMETOOLONG;
@@ -1426,17 +1436,7 @@ int xs_scenario_file_path(const struct xs_scenario *s, const char *file, char *o
         errno = EINVAL;
         return -1;
     }
-    const char *dir = s->dir[0] ? s->dir : ".";
-    size_t dl = strlen(dir);
-    int n = file[0] == '/' ? snprintf(out, outlen, "%s", file)
-                           : snprintf(out, outlen, "%s%s%s", dir,
-                                      dl && dir[dl - 1] == '/' ? "" : "/", file);
-    if (n < 0 || (size_t)n >= outlen) {
-        out[0] = '\0';
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return 0;
+    return relative_to_scenario(s, file, out, outlen);
 }
 
 int xs_scenario_disk_path(const struct xs_scenario *s, unsigned disk, char *out,
@@ -1448,20 +1448,8 @@ int xs_scenario_disk_path(const struct xs_scenario *s, unsigned disk, char *out,
         return -1;
     }
     const char *p = s->disks[disk].path;
-    int n;
-    if (!p[0] || p[0] == '/') {
-        n = snprintf(out, outlen, "%s", p);
-    } else {
-        const char *dir = s->dir[0] ? s->dir : ".";
-        size_t dl = strlen(dir);
-        n = snprintf(out, outlen, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", p);
-    }
-    if (n < 0 || (size_t)n >= outlen) {
-        out[0] = '\0';
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return 0;
+    /* None given: "" (a memory disk, no capture). */
+    return p[0] ? relative_to_scenario(s, p, out, outlen) : 0;
 }
 
 int xs_scenario_nic_pcap_path(const struct xs_scenario *s, unsigned nic, char *out,
@@ -1473,20 +1461,8 @@ int xs_scenario_nic_pcap_path(const struct xs_scenario *s, unsigned nic, char *o
         return -1;
     }
     const char *p = s->nics[nic].pcap;
-    int n;
-    if (!p[0] || p[0] == '/') {
-        n = snprintf(out, outlen, "%s", p);
-    } else {
-        const char *dir = s->dir[0] ? s->dir : ".";
-        size_t dl = strlen(dir);
-        n = snprintf(out, outlen, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", p);
-    }
-    if (n < 0 || (size_t)n >= outlen) {
-        out[0] = '\0';
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return 0;
+    /* None given: "" (a memory disk, no capture). */
+    return p[0] ? relative_to_scenario(s, p, out, outlen) : 0;
 }
 
 /* ---- checking -----------------------------------------------------------------------

@@ -545,38 +545,9 @@ static void backend_changed(struct xenbus_device *dev, enum xenbus_state state)
     }
 }
 
-struct dev_wait {
-    struct xenstore_watch w;
-    unsigned index;
-    volatile bool found;
-};
-
-static void vif_changed(struct xenstore_watch *w, const char *path)
-{
-    (void)path;
-    struct dev_wait *dw = w->arg;
-    if (netfront_count() > (long)dw->index) dw->found = true;
-}
-
-static bool dev_found(void *arg)
-{
-    return ((struct dev_wait *)arg)->found;
-}
-
 long netfront_wait_device(unsigned index, uint64_t timeout_ns)
 {
-    static struct dev_wait dw;
-    memset(&dw, 0, sizeof(dw));
-    dw.w.path = "device/vif";
-    dw.w.fn = vif_changed;
-    dw.w.arg = &dw;
-    dw.index = index;
-    /* The watch fires once at once, then whenever a device comes. */
-    long rc = xenstore_watch(&dw.w);
-    if (rc) return rc;
-    bool ok = xenstore_wait(dev_found, &dw, timeout_ns);
-    xenstore_unwatch(&dw.w);
-    return ok ? 0 : -XEN_ETIMEDOUT;
+    return xenbus_wait_frontend("vif", index, timeout_ns);
 }
 
 long netfront_open(unsigned index, const struct netfront_opts *opts,

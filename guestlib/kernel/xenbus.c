@@ -140,6 +140,44 @@ long xenbus_enumerate_frontends(const char *devclass, struct xenbus_device *devs
     return xenbus_enumerate_dir("device", devclass, false, devs, max);
 }
 
+struct frontend_wait {
+    struct xenstore_watch w;
+    const char *devclass;
+    unsigned index;
+    volatile bool found;
+};
+
+static void frontends_changed(struct xenstore_watch *w, const char *path)
+{
+    (void)path;
+    struct frontend_wait *fw = w->arg;
+    if (xenbus_enumerate_frontends(fw->devclass, NULL, 0) > (long)fw->index)
+        fw->found = true;
+}
+
+static bool frontend_found(void *arg)
+{
+    return ((struct frontend_wait *)arg)->found;
+}
+
+long xenbus_wait_frontend(const char *devclass, unsigned index, uint64_t timeout_ns)
+{
+    char path[XENBUS_PATH_MAX];
+    long rc = devclass ? join(path, sizeof(path), "device", devclass) : -XEN_EINVAL;
+    if (rc) return rc;
+    struct frontend_wait fw = {.devclass = devclass, .index = index};
+    fw.w.path = path;
+    fw.w.fn = frontends_changed;
+    fw.w.arg = &fw;
+    /* The watch fires once at once, then whenever a device comes;
+     * xenstore_unwatch waits for a callback still running elsewhere. */
+    rc = xenstore_watch(&fw.w);
+    if (rc) return rc;
+    bool ok = xenstore_wait(frontend_found, &fw, timeout_ns);
+    xenstore_unwatch(&fw.w);
+    return ok ? 0 : -XEN_ETIMEDOUT;
+}
+
 long xenbus_enumerate_backends(const char *devclass, struct xenbus_device *devs,
                                unsigned max)
 {

@@ -35,6 +35,9 @@ struct xenbus_device {
  * exist, or an errno.  No device/<class> directory: 0. */
 long xenbus_enumerate_frontends(const char *devclass, struct xenbus_device *devs,
                                 unsigned max);
+/* Wait until more than index frontend devices of class exist (a watch on
+ * device/<class>: hot-plug): 0, -XEN_ETIMEDOUT or an errno. */
+long xenbus_wait_frontend(const char *devclass, unsigned index, uint64_t timeout_ns);
 /* Backend devices of class this domain serves
  * (backend/<class>/<frontid>/<id>, in that order). */
 long xenbus_enumerate_backends(const char *devclass, struct xenbus_device *devs,
